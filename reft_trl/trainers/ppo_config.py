@@ -1,0 +1,188 @@
+"""`ReFTPPOConfig`: PPO as the ReFT paper runs it, on top of TRL's `GRPOConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+KL_ESTIMATORS = ("k1", "k3")
+_GRPO_GROUP_SIZE_ERROR = "at least 2 generations per prompt"
+
+
+@dataclass
+class ReFTPPOConfig(GRPOConfig):
+    r"""
+    Configuration class for [`ReFTPPOTrainer`]: PPO with a critic, a per-token KL penalty inside the reward and GAE,
+    as in "ReFT: Reasoning with Reinforced Fine-Tuning" (Luong et al., ACL 2024). Defaults are the paper's
+    (its `exps/paper_exps/ReFT/_template.sh` and Section 4); TRL's `GRPOConfig` supplies everything else
+    (generation, vLLM, logging, PEFT, DeepSpeed). The field names of TRL 1.12's removed `PPOConfig` are accepted, so
+    `from reft_trl import PPOConfig` is a drop-in import.
+
+    Example:
+
+    ```python
+    >>> from reft_trl import ReFTPPOConfig
+    >>> args = ReFTPPOConfig(output_dir="ppo-svamp", task="svamp", kl_coef=0.05, use_cpu=True, report_to="none")
+    >>> args.num_iterations, args.num_generations, args.beta
+    (2, 1, 0.0)
+
+    ```
+
+    > Parameters that control the task and its reward
+
+    task (`str` or `None`, *optional*, defaults to `None`):
+        Task whose [`AnswerMatchReward`] is used when the trainer gets no `reward_funcs`: `"gsm8k"`, `"svamp"`,
+        `"mathqa"` or `"mathqa_numeric"`.
+    cot (`str`, *optional*, defaults to `"ncot"`):
+        Chain-of-thought kind: `"ncot"` (natural language) or `"pcot"` (a Python program, run in the sandbox).
+
+    > Parameters that control PPO
+
+    kl_coef (`float`, *optional*, defaults to `0.05`):
+        Coefficient β of the per-token KL penalty in the reward, `r_t = -β KL_t`. The paper uses 0.05 for N-CoT and
+        0.01 for P-CoT. 0 disables the penalty and the reference model.
+    kl_estimator (`str`, *optional*, defaults to `"k1"`):
+        Per-token KL estimator: `"k1"` (`log π - log π_ref`, the paper's) or `"k3"` (`(r - 1) - log r`, unbiased and
+        non-negative).
+    cliprange (`float`, *optional*, defaults to `0.2`):
+        Clip range ε of the PPO policy ratio.
+    cliprange_value (`float`, *optional*, defaults to `0.2`):
+        Clip range of the value prediction around the rollout-time value.
+    vf_coef (`float`, *optional*, defaults to `5.0`):
+        Weight of the value loss in the total loss (the paper's scripts use 5).
+    gamma (`float`, *optional*, defaults to `1.0`):
+        Discount factor γ of GAE.
+    lam (`float`, *optional*, defaults to `0.95`):
+        GAE parameter λ.
+    num_ppo_epochs (`int`, *optional*, defaults to `2`):
+        Passes of PPO updates over each rollout batch (sets GRPO's `num_iterations`).
+    num_mini_batches (`int`, *optional*, defaults to `1`):
+        Mini-batches per rollout batch and PPO epoch; the rollout batch per device is
+        `per_device_train_batch_size * gradient_accumulation_steps * num_mini_batches`.
+    whiten_rewards (`bool`, *optional*, defaults to `False`):
+        Whether to whiten the KL-shaped per-token rewards (without shifting their mean) before GAE.
+    whiten_advantages (`bool`, *optional*, defaults to `True`):
+        Whether to whiten the advantages across all processes (the paper's `adv_whitening='global'`).
+    missing_eos_penalty (`float` or `None`, *optional*, defaults to `None`):
+        Amount subtracted from the score of a completion that ends without an EOS token (was truncated).
+    max_prompt_length (`int` or `None`, *optional*, defaults to `300`):
+        Training questions whose prompt is longer (in tokens) are dropped, as the paper's code does. `None` keeps all.
+
+    > Defaults changed from `GRPOConfig` to the paper's values
+
+    learning_rate (`float`, *optional*, defaults to `3e-7`):
+        Learning rate (constant schedule, no warm-up).
+    lr_scheduler_type (`str`, *optional*, defaults to `"constant"`):
+        Learning-rate schedule.
+    num_generations (`int`, *optional*, defaults to `1`):
+        Sampled reasoning paths per question (the paper samples one; GRPO's minimum of 2 does not apply).
+    max_completion_length (`int`, *optional*, defaults to `400`):
+        Maximum generated tokens (the paper: 300 prompt + 400 completion = 700 in total).
+    temperature (`float`, *optional*, defaults to `1.0`):
+        Sampling temperature (with `top_k=0`, `top_p=1.0`: plain sampling, as the paper).
+    max_grad_norm (`float`, *optional*, defaults to `1.0`):
+        Gradient clipping norm.
+    beta (`float`, *optional*, defaults to `0.0`):
+        GRPO's KL-in-the-loss coefficient. ReFT puts the KL in the reward instead (`kl_coef`), so this stays 0.
+    """
+
+    task: str | None = field(
+        default=None,
+        metadata={
+            "help": "Task whose AnswerMatchReward is used when the trainer gets no `reward_funcs`: 'gsm8k', "
+            "'svamp', 'mathqa' or 'mathqa_numeric'."
+        },
+    )
+    cot: str = field(
+        default="ncot",
+        metadata={"help": "Chain-of-thought kind: 'ncot' (natural language) or 'pcot' (a Python program)."},
+    )
+    kl_coef: float = field(
+        default=0.05,
+        metadata={
+            "help": "Coefficient of the per-token KL penalty in the reward, r_t = -kl_coef * KL_t (paper: 0.05 N-CoT, "
+            "0.01 P-CoT). 0 disables the penalty and the reference model."
+        },
+    )
+    kl_estimator: str = field(
+        default="k1",
+        metadata={"help": "Per-token KL estimator: 'k1' (the paper's) or 'k3'.", "choices": list(KL_ESTIMATORS)},
+    )
+    cliprange: float = field(default=0.2, metadata={"help": "Clip range of the PPO policy ratio."})
+    cliprange_value: float = field(
+        default=0.2, metadata={"help": "Clip range of the value prediction around the rollout-time value."}
+    )
+    vf_coef: float = field(default=5.0, metadata={"help": "Weight of the value loss (the paper's scripts use 5)."})
+    gamma: float = field(default=1.0, metadata={"help": "Discount factor of GAE."})
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
+    num_ppo_epochs: int = field(default=2, metadata={"help": "PPO passes over each rollout batch."})
+    num_mini_batches: int = field(default=1, metadata={"help": "Mini-batches per rollout batch and PPO epoch."})
+    whiten_rewards: bool = field(
+        default=False, metadata={"help": "Whiten the KL-shaped per-token rewards (no mean shift) before GAE."}
+    )
+    whiten_advantages: bool = field(
+        default=True, metadata={"help": "Whiten advantages across all processes (the paper's global whitening)."}
+    )
+    missing_eos_penalty: float | None = field(
+        default=None, metadata={"help": "Subtracted from the score of a completion that ends without EOS."}
+    )
+    max_prompt_length: int | None = field(
+        default=300, metadata={"help": "Drop training questions whose prompt is longer than this many tokens."}
+    )
+
+    # Defaults changed from GRPOConfig
+    learning_rate: float = field(default=3e-7, metadata={"help": "Learning rate (the paper: 3e-7, constant)."})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule."})
+    num_generations: int | None = field(
+        default=1, metadata={"help": "Sampled reasoning paths per question (the paper samples one)."}
+    )
+    max_completion_length: int | None = field(
+        default=400, metadata={"help": "Maximum generated tokens (paper: 700 total - 300 prompt)."}
+    )
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    beta: float = field(
+        default=0.0,
+        metadata={"help": "GRPO's KL-in-the-loss coefficient; ReFT uses `kl_coef` (KL in the reward), so keep 0."},
+    )
+
+    def __post_init__(self):
+        if self.beta != 0.0:
+            raise ValueError(
+                f"beta={self.beta}: ReFT penalises KL inside the reward, not in the loss. Set `kl_coef` instead and "
+                "leave `beta` at 0."
+            )
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(f"kl_estimator={self.kl_estimator!r}; valid estimators: {', '.join(KL_ESTIMATORS)}.")
+        if self.num_ppo_epochs < 1 or self.num_mini_batches < 1:
+            raise ValueError("num_ppo_epochs and num_mini_batches must be at least 1.")
+        if self.num_iterations not in (1, self.num_ppo_epochs):
+            raise ValueError(
+                f"num_iterations={self.num_iterations} and num_ppo_epochs={self.num_ppo_epochs} disagree; set only "
+                "num_ppo_epochs."
+            )
+        if self.sync_ref_model:
+            raise ValueError("sync_ref_model is not supported: ReFT keeps the warm-up model as a fixed reference.")
+        # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
+        self.num_iterations = self.num_ppo_epochs
+        self.epsilon = self.cliprange
+        if self.generation_batch_size is None and self.steps_per_generation is None:
+            self.steps_per_generation = self.gradient_accumulation_steps * self.num_mini_batches
+
+        try:
+            super().__post_init__()
+        except ValueError as error:
+            # GRPO needs >= 2 samples per prompt for its group baseline. PPO's baseline is the critic, so one sample
+            # per question is valid (and is the paper's setting). GRPO raises this as its last batch-size check; the
+            # only checks after it concern vLLM importance-sampling bounds, repeated below.
+            if not (self.num_generations == 1 and _GRPO_GROUP_SIZE_ERROR in str(error)):
+                raise
+            self._check_importance_sampling_bounds()
+
+    def _check_importance_sampling_bounds(self) -> None:
+        low, high = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
+        if low is not None and high is not None and low >= high:
+            raise ValueError(
+                f"vllm_importance_sampling_clip_min ({low}) must be less than vllm_importance_sampling_clip_max ({high})."
+            )

@@ -1,0 +1,448 @@
+"""`ReFTPPOTrainer`: PPO with a critic, the KL penalty in the reward and GAE, on TRL's `GRPOTrainer`.
+
+What comes from TRL unchanged: the data loader and sampler, generation (transformers or vLLM), reward-function plumbing
+and its logging, PEFT wrapping, DeepSpeed / FSDP preparation, checkpointing and the optimisation loop. What this class
+adds, each in one named override or private verb:
+
+- `_generate_and_score_completions`: after TRL's rollout and scoring, one no-grad forward of the policy gives the
+  rollout log-probs and the critic's values; then KL-shaped rewards -> GAE -> whitened advantages (`ppo_math`).
+- `_compute_loss`: one forward gives the new log-probs and values; clipped policy loss + `vf_coef` * clipped value loss.
+- `_reference_logps`: the fixed reference is the warm-up model (a frozen copy, the frozen warm-up adapter under PEFT,
+  or the base model when a fresh adapter is trained), never a moving target.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import textwrap
+from collections.abc import Callable
+
+import torch
+from accelerate.utils import is_peft_model
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from trl import GRPOTrainer
+from trl.data_utils import is_conversational
+from trl.models import prepare_deepspeed, prepare_fsdp
+from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable_dropout_in_model, use_adapter
+
+from .ppo_config import ReFTPPOConfig
+from .ppo_math import (
+    compute_gae,
+    explained_variance,
+    kl_penalty,
+    kl_shaped_rewards,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    value_loss,
+)
+from .value_head import VALUE_HEAD_FILE, VALUE_HEAD_NAME, ValueHead, attach_value_head, hidden_size_of
+
+REFERENCE_ADAPTER = "ref"
+
+
+class ReFTPPOTrainer(GRPOTrainer):
+    """
+    Trainer for ReFT's reinforcement-learning stage: PPO from the warm-up (SFT) model, with a programmatic answer
+    reward, a per-token KL penalty to the warm-up model inside the reward, a value head on the policy's last hidden
+    state, GAE and clipped policy / value losses.
+
+    Args:
+        model (`str` or `PreTrainedModel` or `PeftModel`):
+            The warm-up policy: a path / Hub id, a causal LM, or a `PeftModel` whose adapter holds the warm-up.
+        reward_funcs (callable or list, *optional*):
+            TRL reward functions (or reward models). Defaults to `AnswerMatchReward(args.task, args.cot)`.
+        args ([`ReFTPPOConfig`], *optional*):
+            Configuration; defaults are the paper's.
+        train_dataset (`Dataset`):
+            Rows with a `prompt` column plus whatever the reward functions read (`answer` for the default reward),
+            e.g. `reft_trl.data.load_task("svamp", program_prefix_in_prompt=True)`. TRL 1.12-style datasets with only
+            an `input_ids` column are decoded into prompts.
+        processing_class (`PreTrainedTokenizerBase`, *optional*):
+            Tokenizer; loaded from the model when omitted. Galactica (OPT) tokenizers without a pad token get one.
+        ref_model (`PreTrainedModel`, *optional*):
+            Explicit reference model. By default the reference is a frozen copy of `model` at the start of training.
+        value_model (`PreTrainedModel`, *optional*):
+            Not supported yet: the critic is a value head sharing the policy's backbone (as in the paper).
+        reward_model (`nn.Module` or `str`, *optional*):
+            A sequence-classification reward model (TRL 1.12's `PPOTrainer` argument); appended to `reward_funcs`.
+        peft_config (`peft.PeftConfig`, *optional*):
+            Trains a new adapter; the value head is trained beside it and the reference is the base model.
+
+    Example:
+
+    ```python
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
+    from reft_trl.data import load_task
+
+    model = AutoModelForCausalLM.from_pretrained("path/to/sft-warmup/checkpoint-epoch-2")
+    args = ReFTPPOConfig(output_dir="reft-svamp", task="svamp", per_device_train_batch_size=4)
+    trainer = ReFTPPOTrainer(model=model, args=args, train_dataset=load_task("svamp", cot="ncot"))
+    trainer.train()
+    ```
+    """
+
+    _tag_names = ["trl", "reft", "ppo"]
+    _name = "ReFT-PPO"
+    _paper = {
+        "title": "ReFT: Reasoning with Reinforced Fine-Tuning",
+        "id": "2401.08967",
+        # docstyle-ignore
+        "citation": textwrap.dedent("""\
+            @inproceedings{luong2024reft,
+                title        = {{ReFT: Reasoning with Reinforced Fine-Tuning}},
+                author       = {Trung Quoc Luong and Xinbo Zhang and Zhanming Jie and Peng Sun and Xiaoran Jin and Hang Li},
+                year         = 2024,
+                booktitle    = {Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics},
+            }"""),
+    }
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        reward_funcs: Callable | list[Callable] | None = None,
+        args: ReFTPPOConfig | None = None,
+        train_dataset: Dataset | None = None,
+        eval_dataset: Dataset | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        reward_processing_classes=None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers=(None, None),
+        peft_config=None,
+        ref_model: PreTrainedModel | None = None,
+        value_model: PreTrainedModel | None = None,
+        reward_model=None,
+    ):
+        if args is None:
+            args = ReFTPPOConfig("reft-ppo")
+        if not isinstance(args, ReFTPPOConfig):
+            raise TypeError(f"args must be a ReFTPPOConfig, got {type(args).__name__}.")
+        if value_model is not None:
+            raise NotImplementedError(
+                "A separate value model is not supported: ReFT's critic is a value head on the policy's last hidden "
+                "state (shared backbone). Pass value_model=None."
+            )
+
+        # Model
+        if isinstance(model, str):
+            model = create_model_from_path(model, **dict(args.model_init_kwargs or {}))
+        processing_class = _prepare_tokenizer(processing_class, model)
+
+        # Reference model: the warm-up policy, frozen. Copied before the value head or an adapter is added.
+        self._reference_adapter = None
+        if args.kl_coef != 0.0 and ref_model is None and not is_peft_model(model) and peft_config is None:
+            ref_model = copy.deepcopy(model)
+        elif args.kl_coef != 0.0 and is_peft_model(model) and peft_config is None:
+            ref_model, self._reference_adapter = None, _add_frozen_copy_of_adapter(model)
+
+        # Critic: a value head on the policy's last hidden state, attached before the optimizer and PEFT see it
+        base = model.get_base_model() if is_peft_model(model) else model
+        base.add_module(VALUE_HEAD_NAME, ValueHead(hidden_size_of(base)).to(next(base.parameters()).device))
+
+        # Rewards
+        reward_funcs = _default_reward_funcs(args, reward_funcs, reward_model)
+        train_dataset = _prompts_from_input_ids(train_dataset, processing_class)
+        train_dataset = _drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
+
+        super().__init__(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            reward_processing_classes=reward_processing_classes,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            peft_config=peft_config,
+        )
+
+        # The value head trains beside a PEFT adapter, whose wrapping froze every non-adapter weight.
+        policy = self.model.get_base_model() if is_peft_model(self.model) else self.model
+        getattr(policy, VALUE_HEAD_NAME).requires_grad_(True)
+        attach_value_head(policy, getattr(policy, VALUE_HEAD_NAME))  # after TRL's fused LM head patch
+        self.ref_model = self._prepare_reference(ref_model)
+        self._last_rewards_per_func = None
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Reference model
+    def _prepare_reference(self, ref_model):
+        if ref_model is None:
+            return None
+        ref_model.eval().requires_grad_(False)
+        if self.args.disable_dropout:
+            disable_dropout_in_model(ref_model)
+        add_fused_lm_head(ref_model, temperature=self.temperature, cast_lm_head_to_fp32=self.args.cast_lm_head_to_fp32)
+        if self.is_deepspeed_enabled:
+            return prepare_deepspeed(ref_model, self.accelerator)
+        if self.is_fsdp_enabled:
+            return prepare_fsdp(ref_model, self.accelerator)
+        return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+
+    @torch.no_grad()
+    def _reference_logps(self, input_ids, attention_mask, logits_to_keep, batch_size):
+        """log π_ref of each completion token, from the frozen warm-up model."""
+        if self.ref_model is not None:
+            logps, _, _ = self._get_per_token_logps_and_entropies(
+                self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size
+            )
+            return logps
+        # PEFT: the warm-up is either the frozen copy of the warm-up adapter, or the base model (fresh adapter).
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        with use_adapter(unwrapped, adapter_name=self._reference_adapter):
+            logps, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+                self.model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size
+            )
+        return logps
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Policy + critic forward
+    def _policy_logps_and_values(self, model, input_ids, attention_mask, logits_to_keep, compute_entropy=False):
+        """One forward of the shared backbone: per-token log π (B, T), entropy (B, T) or None, values V(s_t) (B, T).
+
+        The value of completion token t is read at the position before it (the state from which it was sampled).
+        """
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        labels[:, :-logits_to_keep] = -100
+        with self.accelerator.autocast():
+            outputs = model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                labels=labels,
+                fused_lm_head=True,
+                return_values=True,
+            )
+        logps = outputs.log_probs[:, -logits_to_keep:]
+        entropies = outputs.entropy[:, -logits_to_keep:] if compute_entropy else None
+        values = outputs["state_values"][:, -logits_to_keep - 1 : -1]
+        return logps, entropies, values
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Rollout: scores -> KL-shaped rewards -> GAE
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards_per_func = rewards_per_func  # (B_global, n_funcs), gathered across processes
+        return rewards_per_func
+
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False, **kwargs
+    ):
+        """TRL's rollout-time forward of the policy also runs the critic (same backbone pass); keep its values."""
+        if model is not self.model or torch.is_grad_enabled() or any(v is not None for v in kwargs.values()):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, **kwargs
+            )
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies, values = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            chunk = slice(start, start + batch_size)
+            outputs = self._policy_logps_and_values(
+                model, input_ids[chunk], attention_mask[chunk], logits_to_keep, compute_entropy
+            )
+            logps.append(outputs[0])
+            entropies.append(outputs[1])
+            values.append(outputs[2])
+        self._rollout_values = torch.cat(values)
+        return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, None
+
+    def _generate_and_score_completions(self, inputs):
+        if any(key in inputs[0] for key in ("image", "images")):
+            raise ValueError("ReFTPPOTrainer is text-only: the dataset has image columns.")
+        self._rollout_values = None
+        batch = super()._generate_and_score_completions(inputs)
+
+        prompt_ids, completion_ids = batch["prompt_ids"], batch["completion_ids"]
+        mask = batch["completion_mask"] if "tool_mask" not in batch else batch["completion_mask"] * batch["tool_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        logits_to_keep = completion_ids.size(1)
+        chunk = self.args.per_device_train_batch_size
+        scores = self._sequence_scores(completion_ids, mask, len(inputs))
+
+        with torch.no_grad():
+            # TRL computed the rollout log-probs already when it needs them for importance sampling; reuse that pass
+            if batch.get("old_per_token_logps") is None or self._rollout_values is None:
+                batch["old_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
+                    self.model, input_ids, attention_mask, logits_to_keep, batch_size=chunk
+                )
+            old_logps, values = batch["old_per_token_logps"], self._rollout_values * mask
+
+            if self.args.kl_coef != 0.0:
+                ref_logps = self._reference_logps(input_ids, attention_mask, logits_to_keep, chunk)
+                kl = kl_penalty(old_logps, ref_logps, self.args.kl_estimator) * mask
+            else:
+                kl = torch.zeros_like(old_logps)
+
+            # Per-token reward: r_t = -β KL_t, plus the answer score on the last completion token
+            rewards = kl_shaped_rewards(scores, kl, mask, self.args.kl_coef)
+            if self.args.whiten_rewards:
+                rewards = masked_whiten(rewards, mask, shift_mean=False, across_processes=True)
+            advantages, returns = compute_gae(rewards, values, mask, self.args.gamma, self.args.lam)
+            if self.args.whiten_advantages:
+                advantages = masked_whiten(advantages, mask, across_processes=True)
+
+        batch.update(advantages=advantages, returns=returns, old_values=values)
+        self._log_rollout(scores, kl, rewards, mask)
+        return batch
+
+    def _sequence_scores(self, completion_ids, mask, local_batch_size) -> torch.Tensor:
+        """The per-completion score fed into the last token's reward: weighted reward functions, minus the EOS penalty."""
+        weights = self.reward_weights.to(self._last_rewards_per_func.device)
+        scores = (self._last_rewards_per_func * weights).nansum(dim=1)  # unscorable (None) counts as 0
+        start = self.accelerator.process_index * local_batch_size
+        scores = scores[start : start + local_batch_size]
+        if self.args.missing_eos_penalty is not None:
+            lengths = mask.sum(dim=1).long().clamp(min=1)
+            last_tokens = completion_ids.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+            ends_with_eos = torch.isin(last_tokens, torch.tensor(self.eos_token_ids, device=last_tokens.device))
+            scores = scores - self.args.missing_eos_penalty * (~ends_with_eos).float()
+        return scores
+
+    def _log_rollout(self, scores, kl, rewards, mask):
+        metrics = self._metrics["train" if self.model.training else "eval"]
+        sequence_kl = (kl * mask).sum(dim=1)
+        metrics["objective/scores"].append(self.accelerator.gather(scores).mean().item())
+        metrics["objective/kl"].append(self.accelerator.gather(sequence_kl).mean().item())
+        non_score = (rewards * mask).sum(dim=1) - scores
+        metrics["objective/non_score_reward"].append(self.accelerator.gather(non_score).mean().item())
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Loss
+    def _compute_loss(self, model, inputs):
+        completion_ids = inputs["completion_ids"]
+        mask = (
+            inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
+        )
+        input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        logps, entropies, values = self._policy_logps_and_values(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True
+        )
+
+        # Policy loss (clipped surrogate, Schulman et al. 2017, eq. 7)
+        pg_loss, pg_stats = policy_loss(
+            logps, inputs["old_per_token_logps"], inputs["advantages"], mask, self.args.cliprange
+        )
+        # Value loss (clipped, as in the paper's code and TRL's PPO)
+        vf_loss, vf_stats = value_loss(
+            values, inputs["old_values"], inputs["returns"], mask, self.args.cliprange_value
+        )
+        entropy = masked_mean(entropies, mask)
+        loss = pg_loss + self.args.vf_coef * vf_loss - self.args.entropy_coef * entropy
+
+        mode = "train" if self.model.training else "eval"
+        normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
+        self._log_losses(mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats, values, inputs["returns"], mask)
+        return loss / normalizer
+
+    def _log_losses(self, mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats, values, returns, mask):
+        gather_mean = lambda x: self.accelerator.gather(x.detach().reshape(1)).mean().item()  # noqa: E731
+        metrics = self._metrics[mode]
+        metrics["losses/policy_loss"].append(gather_mean(pg_loss))
+        metrics["losses/value_loss"].append(gather_mean(vf_loss))
+        metrics["losses/clipfrac"].append(gather_mean(pg_stats["clipfrac"]))
+        metrics["losses/vf_clipfrac"].append(gather_mean(vf_stats["vf_clipfrac"]))
+        metrics["losses/approx_kl"].append(gather_mean(pg_stats["approx_kl"]))
+        metrics["losses/explained_variance"].append(gather_mean(explained_variance(values.detach(), returns, mask)))
+        metrics["entropy"].append(gather_mean(entropy))
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Checkpoints: the value head also goes to its own file, so PEFT checkpoints (adapter only) keep the critic.
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            from safetensors.torch import save_file
+
+            head = getattr(_causal_lm(self.accelerator.unwrap_model(self.model)), VALUE_HEAD_NAME)
+            state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+            save_file(state, os.path.join(output_dir or self.args.output_dir, VALUE_HEAD_FILE))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = os.path.join(resume_from_checkpoint, VALUE_HEAD_FILE)
+        if os.path.isfile(path):
+            from safetensors.torch import load_file
+
+            head = getattr(_causal_lm(self.accelerator.unwrap_model(model or self.model)), VALUE_HEAD_NAME)
+            head.load_state_dict(load_file(path, device=str(next(head.parameters()).device)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Helpers of the constructor
+
+
+def _causal_lm(model):
+    return model.get_base_model() if is_peft_model(model) else model
+
+
+def _prepare_tokenizer(processing_class, model):
+    """Load the tokenizer when missing and give it a pad token (Galactica / OPT checkpoints ship none)."""
+    if processing_class is None:
+        from transformers import AutoTokenizer
+
+        processing_class = AutoTokenizer.from_pretrained(_causal_lm(model).config._name_or_path)
+    if processing_class.pad_token is None:
+        processing_class.pad_token = processing_class.eos_token
+    return processing_class
+
+
+def _add_frozen_copy_of_adapter(model) -> str:
+    """Copy the warm-up adapter of a `PeftModel` into a frozen adapter used as the reference; return its name."""
+    default_config = model.peft_config[model.active_adapter]
+    model.add_adapter(REFERENCE_ADAPTER, default_config)
+    for name, param in model.named_parameters():
+        if f".{model.active_adapter}." in name:
+            reference = model.get_parameter(name.replace(f".{model.active_adapter}.", f".{REFERENCE_ADAPTER}."))
+            reference.data.copy_(param.data)
+            reference.requires_grad_(False)
+    return REFERENCE_ADAPTER
+
+
+def _default_reward_funcs(args, reward_funcs, reward_model):
+    funcs = [] if reward_funcs is None else list(reward_funcs) if isinstance(reward_funcs, list) else [reward_funcs]
+    if not funcs and reward_model is None:
+        if args.task is None:
+            raise ValueError(
+                "Give `reward_funcs` (or `reward_model`), or set `task` in ReFTPPOConfig for the default."
+            )
+        from reft_trl.rewards import get_reward
+
+        funcs = [get_reward(args.task, args.cot)]
+    if reward_model is not None:
+        funcs.append(reward_model)
+    return funcs
+
+
+def _prompts_from_input_ids(dataset, tokenizer):
+    """TRL 1.12's PPOTrainer took tokenized prompts (`input_ids`); GRPO's machinery reads text prompts."""
+    if dataset is None or "prompt" in dataset.column_names or "input_ids" not in dataset.column_names:
+        return dataset
+    return dataset.map(lambda row: {"prompt": tokenizer.decode(row["input_ids"], skip_special_tokens=False)})
+
+
+def _drop_long_prompts(dataset, tokenizer, max_prompt_length):
+    if dataset is None or max_prompt_length is None or not hasattr(dataset, "filter"):
+        return dataset
+
+    def short_enough(row):
+        prompt = row["prompt"]
+        if isinstance(prompt, list):  # conversational
+            ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
+            ids = ids["input_ids"] if isinstance(ids, dict) else ids
+        else:
+            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return len(ids) <= max_prompt_length
+
+    kept = dataset.filter(short_enough, desc="Dropping prompts longer than max_prompt_length")
+    if len(kept) < len(dataset):
+        import warnings
+
+        warnings.warn(
+            f"Dropped {len(dataset) - len(kept)} of {len(dataset)} training prompts longer than "
+            f"max_prompt_length={max_prompt_length} tokens.",
+            stacklevel=3,
+        )
+    return kept

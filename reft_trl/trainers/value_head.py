@@ -1,0 +1,83 @@
+"""The critic: a value head on the policy's last hidden state, sharing the policy's backbone (as the ReFT paper does).
+
+`attach_value_head(model)` adds `model.v_head` (a `ValueHead`) to a causal LM and lets its forward return per-position
+state values from the SAME forward pass that produces the log-probabilities: call the model with `return_values=True`
+and read `outputs["state_values"]` of shape `(B, L)`. Without that keyword the forward is untouched, so generation and
+every other caller see the original model.
+
+>>> import torch
+>>> from transformers import LlamaConfig, LlamaForCausalLM
+>>> model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+...                                      num_attention_heads=2, num_key_value_heads=1))
+>>> head = attach_value_head(model)
+>>> model(torch.tensor([[1, 2, 3]]), return_values=True)["state_values"].shape
+torch.Size([1, 3])
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+VALUE_HEAD_NAME = "v_head"
+VALUE_HEAD_FILE = "value_head.safetensors"
+
+
+class ValueHead(nn.Module):
+    """`V(s_t) = w^T h_t + b`: one linear layer from the last hidden state `h_t` (B, L, H) to a scalar value (B, L).
+
+    The head runs in float32 whatever the backbone's dtype, so value targets of size ~1 keep their precision in bf16.
+    """
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.summary = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        weight_dtype = self.summary.weight.dtype
+        return self.summary(hidden_states.to(weight_dtype)).squeeze(-1).float()  # (B, L)
+
+
+def hidden_size_of(model: nn.Module) -> int:
+    """Width of the hidden state that feeds the LM head (OPT/Galactica project it to `word_embed_proj_dim`)."""
+    return model.get_output_embeddings().weight.shape[1]
+
+
+def attach_value_head(model: nn.Module, head: ValueHead | None = None) -> ValueHead:
+    """Add `head` (a fresh `ValueHead` by default) as `model.v_head` and teach `model.forward` to return values.
+
+    Call it on the plain causal LM (under PEFT: `peft_model.get_base_model()`). It wraps whatever `forward` the
+    instance has at call time, so call it AFTER other instance-level forward patches (TRL's fused LM head).
+    """
+    if head is None:
+        head = getattr(model, VALUE_HEAD_NAME, None) or ValueHead(hidden_size_of(model))
+    model.add_module(VALUE_HEAD_NAME, head)
+    _wrap_forward_with_values(model)
+    return head
+
+
+def _wrap_forward_with_values(model: nn.Module) -> None:
+    inner_forward = model.forward
+    backbone = model.base_model  # the decoder stack: `model.model` for Llama and OPT
+
+    @functools.wraps(type(model).forward)
+    def forward(*args, return_values: bool = False, **kwargs):
+        if not return_values:
+            return inner_forward(*args, **kwargs)
+        captured = {}
+
+        def keep_last_hidden_state(module, inputs, output):
+            captured["hidden"] = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+
+        handle = backbone.register_forward_hook(keep_last_hidden_state)
+        try:
+            outputs = inner_forward(*args, **kwargs)
+        finally:
+            handle.remove()
+        outputs["state_values"] = getattr(model, VALUE_HEAD_NAME)(captured["hidden"])  # (B, L)
+        return outputs
+
+    model.forward = forward
