@@ -83,6 +83,8 @@ class ReFTPPOConfig(GRPOConfig):
         Sampling temperature (with `top_k=0`, `top_p=1.0`: plain sampling, as the paper).
     max_grad_norm (`float`, *optional*, defaults to `1.0`):
         Gradient clipping norm.
+    disable_dropout (`bool`, *optional*, defaults to `True`):
+        Whether to disable dropout, so rollout-time and update-time log-probs agree (Galactica / OPT has dropout).
     beta (`float`, *optional*, defaults to `0.0`):
         GRPO's KL-in-the-loss coefficient. ReFT puts the KL in the reward instead (`kl_coef`), so this stays 0.
     """
@@ -142,6 +144,9 @@ class ReFTPPOConfig(GRPOConfig):
     )
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    disable_dropout: bool = field(
+        default=True, metadata={"help": "Disable dropout so rollout-time and update-time log-probs agree."}
+    )
     beta: float = field(
         default=0.0,
         metadata={"help": "GRPO's KL-in-the-loss coefficient; ReFT uses `kl_coef` (KL in the reward), so keep 0."},
