@@ -37,7 +37,14 @@ from .ppo_math import (
     policy_loss,
     value_loss,
 )
-from .value_head import VALUE_HEAD_FILE, VALUE_HEAD_NAME, ValueHead, attach_value_head, hidden_size_of
+from .value_head import (
+    VALUE_HEAD_FILE,
+    VALUE_HEAD_NAME,
+    ValueHead,
+    ValueModelCritic,
+    attach_value_head,
+    hidden_size_of,
+)
 
 REFERENCE_ADAPTER = "ref"
 
@@ -57,14 +64,16 @@ class ReFTPPOTrainer(GRPOTrainer):
             Configuration; defaults are the paper's.
         train_dataset (`Dataset`):
             Rows with a `prompt` column plus whatever the reward functions read (`answer` for the default reward),
-            e.g. `reft_trl.data.load_task("svamp", program_prefix_in_prompt=True)`. TRL 1.12-style datasets with only
+            e.g. `reft_trl.data.load_task("svamp", cot="pcot", program_prefix_in_prompt=True)`. TRL 1.12-style datasets with only
             an `input_ids` column are decoded into prompts.
         processing_class (`PreTrainedTokenizerBase`, *optional*):
             Tokenizer; loaded from the model when omitted. Galactica (OPT) tokenizers without a pad token get one.
         ref_model (`PreTrainedModel`, *optional*):
             Explicit reference model. By default the reference is a frozen copy of `model` at the start of training.
         value_model (`PreTrainedModel`, *optional*):
-            Not supported yet: the critic is a value head sharing the policy's backbone (as in the paper).
+            A separate critic network (e.g. a 1-label `*ForSequenceClassification`, as TRL 1.12's `PPOTrainer` took).
+            By default the critic is a value head sharing the policy's backbone, as in the paper: one forward pass
+            gives both the log-probabilities and the values.
         reward_model (`nn.Module` or `str`, *optional*):
             A sequence-classification reward model (TRL 1.12's `PPOTrainer` argument); appended to `reward_funcs`.
         peft_config (`peft.PeftConfig`, *optional*):
@@ -119,11 +128,6 @@ class ReFTPPOTrainer(GRPOTrainer):
             args = ReFTPPOConfig("reft-ppo")
         if not isinstance(args, ReFTPPOConfig):
             raise TypeError(f"args must be a ReFTPPOConfig, got {type(args).__name__}.")
-        if value_model is not None:
-            raise NotImplementedError(
-                "A separate value model is not supported: ReFT's critic is a value head on the policy's last hidden "
-                "state (shared backbone). Pass value_model=None."
-            )
 
         # Model
         if isinstance(model, str):
@@ -137,9 +141,11 @@ class ReFTPPOTrainer(GRPOTrainer):
         elif args.kl_coef != 0.0 and is_peft_model(model) and peft_config is None:
             ref_model, self._reference_adapter = None, _add_frozen_copy_of_adapter(model)
 
-        # Critic: a value head on the policy's last hidden state, attached before the optimizer and PEFT see it
-        base = model.get_base_model() if is_peft_model(model) else model
-        base.add_module(VALUE_HEAD_NAME, ValueHead(hidden_size_of(base)).to(next(base.parameters()).device))
+        # Critic: a value head on the policy's last hidden state (or a separate value model), attached to the policy
+        # before the optimizer and PEFT see it, so it is trained, sharded and checkpointed with it
+        base = _causal_lm(model)
+        critic = ValueHead(hidden_size_of(base)) if value_model is None else ValueModelCritic(value_model)
+        base.add_module(VALUE_HEAD_NAME, critic.to(next(base.parameters()).device))
 
         # Rewards
         reward_funcs = _default_reward_funcs(args, reward_funcs, reward_model)
@@ -192,7 +198,7 @@ class ReFTPPOTrainer(GRPOTrainer):
         # PEFT: the warm-up is either the frozen copy of the warm-up adapter, or the base model (fresh adapter).
         unwrapped = self.accelerator.unwrap_model(self.model)
         with use_adapter(unwrapped, adapter_name=self._reference_adapter):
-            logps, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+            logps, _, _ = super()._get_per_token_logps_and_entropies(  # bypass the critic capture
                 self.model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size
             )
         return logps

@@ -36,9 +36,30 @@ class ValueHead(nn.Module):
         self.summary = nn.Linear(hidden_size, 1)
         nn.init.zeros_(self.summary.bias)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, **inputs) -> torch.Tensor:
         weight_dtype = self.summary.weight.dtype
         return self.summary(hidden_states.to(weight_dtype)).squeeze(-1).float()  # (B, L)
+
+
+class ValueModelCritic(nn.Module):
+    """A separate critic network: its own backbone reads the token ids, and a scalar head maps each position to a value.
+
+    Accepts what TRL 1.12's `PPOTrainer` took as `value_model` (a `*ForSequenceClassification` with 1 label, whose
+    `score` layer becomes the head) or a causal LM / bare backbone (a fresh `ValueHead` is put on top).
+    """
+
+    def __init__(self, value_model: nn.Module):
+        super().__init__()
+        self.backbone = getattr(value_model, value_model.base_model_prefix, value_model)
+        score = getattr(value_model, "score", None)
+        if score is not None and score.out_features == 1:
+            self.head = score
+        else:
+            self.head = ValueHead(self.backbone.config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor, input_ids=None, attention_mask=None, **inputs) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden).squeeze(-1).float()  # (B, L)
 
 
 def hidden_size_of(model: nn.Module) -> int:
@@ -77,7 +98,10 @@ def _wrap_forward_with_values(model: nn.Module) -> None:
             outputs = inner_forward(*args, **kwargs)
         finally:
             handle.remove()
-        outputs["state_values"] = getattr(model, VALUE_HEAD_NAME)(captured["hidden"])  # (B, L)
+        critic = getattr(model, VALUE_HEAD_NAME)
+        outputs["state_values"] = critic(  # (B, L)
+            captured["hidden"], input_ids=kwargs.get("input_ids"), attention_mask=kwargs.get("attention_mask")
+        )
         return outputs
 
     model.forward = forward

@@ -1,0 +1,193 @@
+"""ReFTPPOTrainer on tiny random Llama / OPT models with the real SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from datasets import Dataset
+
+from reft_trl.trainers.ppo_config import ReFTPPOConfig
+from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
+from tests.utils import tiny_llama, tiny_opt
+
+# SmolLM2's ids below 256 are single characters, so a 256-token model reads prompts made of digits and symbols.
+SMALL_VOCAB = 256
+
+
+def digit_share(completion_ids, **kwargs):
+    """Share of digit tokens in the completion: dense, and learnable by a tiny model in a few dozen steps."""
+    digits = set(range(32, 42))  # '0'..'9' in SmolLM2's vocabulary
+    return [sum(t in digits for t in ids) / max(len(ids), 1) for ids in completion_ids]
+
+
+def arithmetic_prompts(n: int = 32) -> Dataset:
+    return Dataset.from_dict({"prompt": [f"{i}+{i % 7}=" for i in range(n)]})
+
+
+def make_args(tmp_path, **overrides) -> ReFTPPOConfig:
+    settings = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        max_completion_length=8,
+        max_steps=4,
+        learning_rate=1e-2,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+    )
+    settings.update(overrides)
+    return ReFTPPOConfig(**settings)
+
+
+def logged(trainer, key):
+    return [entry[key] for entry in trainer.state.log_history if key in entry]
+
+
+def test_ppo_raises_the_mean_reward(tokenizer, tmp_path):
+    args = make_args(
+        tmp_path, per_device_train_batch_size=16, max_steps=40, learning_rate=3e-2, kl_coef=0.0, vf_coef=0.1
+    )
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=args,
+        train_dataset=arithmetic_prompts(64),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    rewards = logged(trainer, "reward")
+    assert len(rewards) == 20  # one rollout per 2 PPO epochs
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.3, rewards
+
+
+def test_training_changes_policy_and_value_head(tokenizer, tmp_path):
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
+    assert {"v_head.summary.weight", "v_head.summary.bias"} <= changed
+    assert changed == set(before)
+    for key in ("losses/policy_loss", "losses/value_loss", "losses/clipfrac", "losses/vf_clipfrac", "objective/kl",
+                "losses/explained_variance", "entropy", "completions/mean_length", "reward"):  # fmt: skip
+        assert logged(trainer, key), key
+
+
+def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path):
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    model = trainer.model
+    input_ids = torch.tensor([[20, 33, 34, 27, 39, 45, 33, 35], [0, 0, 33, 27, 39, 45, 36, 2]])
+    attention_mask = (input_ids != 0).long()
+    logps, _, values = trainer._policy_logps_and_values(model, input_ids, attention_mask, logits_to_keep=3)
+
+    with torch.no_grad():
+        hidden = model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = model.lm_head(hidden)
+    expected_values = model.v_head(hidden)[:, -4:-1]  # V(s_t) is read before completion token t
+    expected_logps = torch.log_softmax(logits[:, -4:-1], dim=-1).gather(-1, input_ids[:, -3:, None]).squeeze(-1)
+    torch.testing.assert_close(values, expected_values)
+    torch.testing.assert_close(logps, expected_logps, rtol=1e-4, atol=1e-5)
+
+
+def test_reference_is_the_frozen_warmup_model(tokenizer, tmp_path):
+    model = tiny_llama(SMALL_VOCAB)
+    warmup = copy.deepcopy(model)
+    trainer = ReFTPPOTrainer(
+        model=model,
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, kl_coef=0.05),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    kls = logged(trainer, "objective/kl")
+    assert kls[0] == pytest.approx(0.0, abs=1e-6)  # policy == reference at the first rollout
+    assert kls[-1] != 0.0
+    for (name, p_ref), (_, p_warmup) in zip(trainer.ref_model.named_parameters(), warmup.named_parameters()):
+        assert torch.equal(p_ref, p_warmup), name
+
+
+def test_opt_architecture_trains(tokenizer, tmp_path):
+    """Galactica is OPT: its backbone ends in a projection, and the value head reads that projected state."""
+    trainer = ReFTPPOTrainer(
+        model=tiny_opt(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, max_steps=2),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    assert logged(trainer, "losses/value_loss")
+
+
+def test_config_accepts_one_generation_and_rejects_loss_kl(tmp_path):
+    args = make_args(tmp_path, num_generations=1, per_device_train_batch_size=1)
+    assert args.num_generations == 1 and args.generation_batch_size == 1
+    with pytest.raises(ValueError, match="kl_coef"):
+        make_args(tmp_path, beta=0.1)
+    with pytest.raises(ValueError, match="k1, k3"):
+        make_args(tmp_path, kl_estimator="k9")
+
+
+def test_config_maps_ppo_names_onto_grpo(tmp_path):
+    args = make_args(tmp_path, num_ppo_epochs=3, num_mini_batches=2, cliprange=0.3, gradient_accumulation_steps=2)
+    assert args.num_iterations == 3
+    assert args.steps_per_generation == 4  # gradient_accumulation_steps * num_mini_batches
+    assert args.generation_batch_size == 32
+    assert args.epsilon == 0.3
+
+
+def test_missing_eos_penalty_lowers_the_score(tokenizer, tmp_path):
+    # completions of 8 random tokens never end in EOS, so each loses the penalty from its score
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=lambda completions, **kw: [1.0] * len(completions),
+        args=make_args(tmp_path, max_steps=2, missing_eos_penalty=0.25),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    assert logged(trainer, "objective/scores")[0] == pytest.approx(0.75)
+
+
+def test_resume_continues_from_the_same_state(tokenizer, tmp_path):
+    def run(output_dir, max_steps, resume=None):
+        trainer = ReFTPPOTrainer(
+            model=tiny_llama(SMALL_VOCAB),
+            reward_funcs=digit_share,
+            args=make_args(
+                tmp_path, output_dir=str(output_dir), max_steps=max_steps, save_strategy="steps", save_steps=2
+            ),  # fmt: skip
+            train_dataset=arithmetic_prompts(),
+            processing_class=tokenizer,
+        )
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "stopped", 2)
+    checkpoint = tmp_path / "stopped" / "checkpoint-2"
+    assert (checkpoint / "value_head.safetensors").is_file()
+    resumed = run(tmp_path / "stopped", 4, resume=str(checkpoint))
+
+    assert resumed.state.global_step == 4
+    assert logged(resumed, "reward")[-1] == pytest.approx(logged(straight, "reward")[-1])
+    for (name, p_straight), (_, p_resumed) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        torch.testing.assert_close(p_resumed, p_straight, msg=name)
