@@ -4,10 +4,15 @@
 registered by another package) by task name. P-CoT programs run in `sandbox` worker processes.
 """
 
+from typing import TYPE_CHECKING
+
 from .answer_match import AnswerMatchReward
 from .compare import answers_match, parse_number
 from .extract import extract_answer
 from .registry import available_rewards, get_reward, register_reward
+
+if TYPE_CHECKING:
+    from .sandbox import ProgramResult, run_program, run_programs
 
 _SANDBOX_NAMES = ("run_program", "run_programs", "ProgramResult")
 
@@ -26,7 +31,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """The sandbox starts worker processes; import it only when one of its names is asked for."""
+    """The sandbox's names, imported on first use: N-CoT users never load the program-running machinery."""
     if name in _SANDBOX_NAMES:
         from . import sandbox
 

@@ -17,12 +17,25 @@ torch.Size([1, 3])
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers.utils import ModelOutput
 
 VALUE_HEAD_NAME = "v_head"
 VALUE_HEAD_FILE = "value_head.safetensors"
+
+
+@dataclass
+class CausalLMOutputWithValues(ModelOutput):
+    """The policy's forward output plus `state_values` (B, L); a registered `ModelOutput`, so DDP can rebuild it."""
+
+    loss: torch.Tensor | None = None
+    log_probs: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    state_values: torch.Tensor | None = None
 
 
 class ValueHead(nn.Module):
@@ -99,9 +112,15 @@ def _wrap_forward_with_values(model: nn.Module) -> None:
         finally:
             handle.remove()
         critic = getattr(model, VALUE_HEAD_NAME)
-        outputs["state_values"] = critic(  # (B, L)
+        state_values = critic(  # (B, L)
             captured["hidden"], input_ids=kwargs.get("input_ids"), attention_mask=kwargs.get("attention_mask")
         )
-        return outputs
+        return CausalLMOutputWithValues(
+            loss=outputs.get("loss"),
+            log_probs=outputs.get("log_probs"),
+            entropy=outputs.get("entropy"),
+            logits=outputs.get("logits"),
+            state_values=state_values,
+        )
 
     model.forward = forward

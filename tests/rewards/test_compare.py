@@ -1,0 +1,153 @@
+"""Answer comparison: the plain-number fast path, math-verify for the rest, multiple-choice letters, threads."""
+
+from __future__ import annotations
+
+import doctest
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from reft_trl.rewards import compare
+from reft_trl.rewards.compare import answers_match, canonical_task, normalize_choice, parse_number
+
+
+def test_doctests_pass():
+    results = doctest.testmod(compare)
+    assert results.attempted > 0
+    assert results.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("18", 18.0),
+        ("18.0", 18.0),
+        ("18.", 18.0),
+        (" 18 ", 18.0),
+        ("-7", -7.0),
+        ("+7", 7.0),
+        ("\u22127", -7.0),
+        ("1,000", 1000.0),
+        ("1,234,567.5", 1234567.5),
+        ("$18.00", 18.0),
+        ("$1,080", 1080.0),
+        ("50%", 50.0),
+        ("<203>", 203.0),
+        ("<203>.", 203.0),
+        (".5", 0.5),
+        ("3/4", 0.75),
+        ("-3 / 4", -0.75),
+        ("1.5e3", 1500.0),
+        ("2E-2", 0.02),
+    ],
+)
+def test_parse_number_reads_plain_numbers(text, value):
+    assert parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, "", ".", "abc", "18 dollars", "3 4", "1,00", "1/0", "nan", "inf", "2+3", "\\frac{3}{4}", "x = 5", "10,5"],
+)
+def test_parse_number_rejects_what_is_not_a_plain_number(text):
+    assert parse_number(text) is None
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ("18", "18", True),
+        ("18.0", "18", True),
+        ("203", "203.0", True),
+        ("1,000", "1000", True),
+        ("1000", "1,000", True),
+        ("18.009", "18", True),
+        ("18.02", "18", False),
+        ("17.99", "18", True),
+        ("-5", "5", False),
+        ("0.333", "0.3333333333333333", True),
+        ("1/3", "0.3333333333333333", True),
+        ("2.5e1", "25", True),
+        ("$18.00", "18", True),
+    ],
+)
+def test_numeric_answers_match_within_the_papers_tolerance(predicted, gold, expected):
+    assert answers_match(predicted, gold, "gsm8k") is expected
+
+
+def test_tolerance_is_configurable():
+    assert answers_match("18.4", "18", "svamp", tolerance=0.5)
+    assert not answers_match("18.001", "18", "svamp", tolerance=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ("\\frac{3}{4}", "0.75", True),
+        ("\\dfrac{10}{4}", "2.5", True),
+        ("\\frac{1}{3}", "0.33", True),
+        ("\\frac{1}{2}", "0.75", False),
+        ("\\sqrt{2}", "1.414", True),
+        ("\\sqrt{2}", "2", False),
+        ("20 + 4", "24", True),
+        ("20 + 5", "24", False),
+        ("10+John's age", "50", False),
+        ("5\\pi", "15.708", True),
+    ],
+)
+def test_answers_that_are_not_plain_numbers_go_through_math_verify(predicted, gold, expected):
+    assert answers_match(predicted, gold, "mathqa_numeric") is expected
+
+
+def test_runaway_text_is_not_sent_to_math_verify():
+    started = time.perf_counter()
+    assert not answers_match("1 + " * 500 + "1", "501", "gsm8k")
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [("c", "c", True), ("C", "c", True), ("(c)", "c", True), ("c.", "c", True), ("'c'", "c", True), ("b", "c", False)],
+)
+def test_multiple_choice_compares_letters(predicted, gold, expected):
+    assert answers_match(predicted, gold, "mathqa") is expected
+
+
+def test_nothing_extracted_never_matches():
+    assert not answers_match(None, "18", "gsm8k")
+    assert not answers_match(None, "a", "mathqa")
+    assert not answers_match("", "18", "gsm8k")
+
+
+def test_task_names_are_canonical_and_checked():
+    assert canonical_task("mathqa-numeric") == "mathqa_numeric"
+    assert canonical_task(" GSM8K ") == "gsm8k"
+    with pytest.raises(ValueError, match="gsm8k, mathqa, mathqa_numeric, svamp"):
+        answers_match("1", "1", "aqua")
+
+
+def test_normalize_choice():
+    assert normalize_choice(' "(D)". ') == "d"
+
+
+def _latex_cases():
+    return [("\\frac{3}{4}", "0.75", True), ("\\sqrt{2}", "1.414", True), ("\\frac{1}{2}", "0.75", False)] * 4
+
+
+def test_math_verify_path_is_safe_off_the_main_thread():
+    """math-verify's timeout uses signal.alarm, which only the main thread may set; in a thread it must still work."""
+    cases = _latex_cases()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda case: answers_match(case[0], case[1], "gsm8k"), cases))
+    assert results == [expected for _, _, expected in cases]
+
+
+def test_math_verify_timeouts_are_off_only_outside_the_main_thread():
+    assert compare._math_verify_timeouts() == (compare.MATH_VERIFY_PARSING_TIMEOUT_S, compare.MATH_VERIFY_TIMEOUT_S)
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(compare._math_verify_timeouts()))
+    thread.start()
+    thread.join()
+    assert seen == [(None, None)]
