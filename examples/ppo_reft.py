@@ -14,8 +14,9 @@ accelerate launch --config_file recipes/accelerate/zero2.yaml examples/ppo_reft.
     --config recipes/gsm8k/codellama-7b/ncot/ppo.yaml \
     --model_name_or_path outputs/gsm8k-codellama-ncot-sft/checkpoint-<epoch 2>
 
-# CPU, two processes, a few steps
-accelerate launch --cpu --num_processes 2 examples/ppo_reft.py --config recipes/demo/smollm2-135m/svamp/ncot/ppo.yaml \
+# CPU, two processes (gloo), a few steps. `--multi_gpu` makes accelerate start one process per rank; with `--cpu`
+# accelerate 1.15 starts a single process unless MPI is set up.
+accelerate launch --multi_gpu --num_processes 2 examples/ppo_reft.py --use_cpu --config recipes/demo/smollm2-135m/svamp/ncot/ppo.yaml \
     --max_steps 2
 ```
 """
@@ -85,6 +86,7 @@ def main(script_args: ReFTScriptArguments, training_args, model_args) -> None:
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    trainer.accelerator.print(f"ReFT PPO on {trainer.accelerator.num_processes} process(es), {len(dataset)} questions.")
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     trainer.accelerator.print(f"Saved the ReFT policy to {training_args.output_dir}.")
