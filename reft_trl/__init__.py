@@ -13,6 +13,7 @@ _EXPORTS = {
     "ReFTPPOTrainer": "reft_trl.trainers.ppo_trainer",
     "ReFTSFTConfig": "reft_trl.trainers.sft_config",
     "ReFTSFTTrainer": "reft_trl.trainers.sft_trainer",
+    "checkpoint_for_epoch": "reft_trl.trainers.sft_trainer",
     "PPOConfig": "reft_trl.trainers.trl_ppo_compat",
     "PPOTrainer": "reft_trl.trainers.trl_ppo_compat",
     # rewards

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
+import re
+
 
 def tiny_llama(vocab_size: int, seed: int = 0):
     """A 2-layer random Llama (about 0.1M parameters besides the embeddings) with the given vocabulary size."""
@@ -38,3 +43,37 @@ def tiny_opt(vocab_size: int, seed: int = 0):
         max_position_embeddings=512,
     )
     return OPTForCausalLM(config)
+
+
+_DOC_PARAM = re.compile(r"^(\w+) \((.*)\):$", re.MULTILINE)
+_DOC_DEFAULT = re.compile(r"defaults to `(.+?)`")
+
+
+def docstring_mismatches(config_cls) -> list[str]:
+    """Differences between the fields a config class declares itself and the parameters its docstring lists.
+
+    A docstring parameter is a line ``name (`type`, *optional*, defaults to `value`):``. Each field declared in the
+    class body must be listed, each listed parameter must be such a field, its documented default must equal the field
+    default (compared as Python literals) and the field must carry `metadata["help"]`.
+    """
+    own = set(config_cls.__dict__.get("__annotations__", {}))
+    fields = {f.name: f for f in dataclasses.fields(config_cls) if f.name in own}
+    documented = dict(_DOC_PARAM.findall(inspect.getdoc(config_cls)))
+    problems = [f"{name}: declared but not in the docstring" for name in sorted(fields.keys() - documented.keys())]
+    problems += [f"{name}: in the docstring but not declared" for name in sorted(documented.keys() - fields.keys())]
+    for name in sorted(fields.keys() & documented.keys()):
+        field = fields[name]
+        if not field.metadata.get("help"):
+            problems.append(f"{name}: no metadata help")
+        match = _DOC_DEFAULT.search(documented[name])
+        if match is None:
+            problems.append(f"{name}: the docstring gives no default")
+            continue
+        try:
+            doc_default = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):
+            doc_default = match.group(1)
+        same_kind = isinstance(doc_default, bool) == isinstance(field.default, bool)
+        if doc_default != field.default or not same_kind:
+            problems.append(f"{name}: docstring default {match.group(1)} != field default {field.default!r}")
+    return problems
