@@ -86,7 +86,9 @@ def main(script_args: ReFTScriptArguments, training_args, model_args) -> None:
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    trainer.accelerator.print(f"ReFT PPO on {trainer.accelerator.num_processes} process(es), {len(dataset)} questions.")
+    trainer.accelerator.print(
+        f"ReFT PPO on {trainer.accelerator.num_processes} process(es), {len(dataset)} questions."
+    )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     trainer.accelerator.print(f"Saved the ReFT policy to {training_args.output_dir}.")

@@ -50,7 +50,7 @@ class ScriptArguments:
     [`ReFTSFTConfig`], shared with the PPO stage's config.
 
     Args:
-        source (`str` or `None`, *optional*, defaults to `None`):
+        dataset_source (`str` or `None`, *optional*, defaults to `None`):
             Data source: `None` for the bundled ReFT files, `"reft"`, `"original"`, `"hub"`, or the path / URL of a
             ReFT-format JSON or JSON-lines file.
         train_limit (`int` or `None`, *optional*, defaults to `None`):
@@ -59,7 +59,7 @@ class ScriptArguments:
             `"reft"` for the paper's plain-text prompt, `"chat"` for the same text in the tokenizer's chat template.
     """
 
-    source: str | None = field(
+    dataset_source: str | None = field(
         default=None,
         metadata={
             "help": "Data source: None for the bundled ReFT files, 'reft', 'original', 'hub', or the path / URL of a "
@@ -109,7 +109,7 @@ def main(script_args, training_args, model_args):
         training_args.task,
         cot=training_args.cot,
         split="train",
-        source=script_args.source,
+        source=script_args.dataset_source,
         template=script_args.template,
         limit=script_args.train_limit,
     )

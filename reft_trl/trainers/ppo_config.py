@@ -67,7 +67,8 @@ class ReFTPPOConfig(GRPOConfig):
     missing_eos_penalty (`float` or `None`, *optional*, defaults to `None`):
         Amount subtracted from the score of a completion that ends without an EOS token (was truncated).
     max_prompt_length (`int` or `None`, *optional*, defaults to `300`):
-        Training questions whose prompt is longer (in tokens) are dropped, as the paper's code does. `None` keeps all.
+        Training questions whose prompt is longer (in tokens) are dropped (the paper's code cuts them to their first
+        300 tokens, which removes the answer cue). `None` keeps all.
 
     > Defaults changed from `GRPOConfig` to the paper's values
 
