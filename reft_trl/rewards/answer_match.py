@@ -14,6 +14,7 @@ from .extract import (
     parse_options,
     program_answer,
     program_source,
+    with_prefilled_text,
 )
 
 CORRECT_REWARD = 1.0
@@ -112,6 +113,9 @@ class AnswerMatchReward:
         **kwargs,
     ) -> list[float]:
         texts = [_completion_text(completion) for completion in completions]
+        if self.cot == PCOT and prompts is not None:
+            # PPO rollouts put the program's opening (`def solution():` + docstring) in the prompt: run it whole
+            texts = [with_prefilled_text(prompt, text, PCOT) for prompt, text in zip(prompts, texts, strict=True)]
         options = self._options(question if question is not None else prompts, len(texts))
         extracted = self.extract(texts, options)
         outcomes = [self.outcome(predicted, gold) for predicted, gold in zip(extracted, answer, strict=True)]

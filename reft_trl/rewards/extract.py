@@ -112,6 +112,31 @@ def extract_answer(
     return _flexible_answer(completion, task, options)
 
 
+def with_prefilled_text(prompt, completion: str, cot: str = "ncot") -> str:
+    """The answer as a reader of the model's output sees it: the text the prompt already put into the answer, then
+    the completion.
+
+    A P-CoT prompt that ends with the program's opening (`def solution():` and the question as docstring, as the
+    paper's sampling force-prefixes it) makes the model write only the body; the program to run is that opening
+    plus the completion. A conversation ending with an assistant message is continued the same way. Otherwise the
+    completion is the whole answer.
+
+    >>> prompt = "Question:\\nAdd.\\nAnswer reasoning:\\ndef solution():\\n    # Add.\\n"
+    >>> program = with_prefilled_text(prompt, "    return 2 + 3", cot="pcot")
+    >>> program.startswith("def solution():\\n"), program.endswith("\\n    return 2 + 3")
+    (True, True)
+    >>> with_prefilled_text("Question:\\nAdd.\\nAnswer reasoning:\\n", "2 + 3 = 5")
+    '2 + 3 = 5'
+    """
+    if not isinstance(prompt, str):
+        return (prompt[-1]["content"] if prompt and prompt[-1]["role"] == "assistant" else "") + completion
+    if cot == PCOT:
+        start = prompt.rfind(_SOLUTION_DEF)
+        if start != -1:
+            return prompt[start:] + completion
+    return completion
+
+
 def program_source(completion: str) -> str:
     """The program in a P-CoT completion, without the prose a model may write around it.
 

@@ -203,3 +203,15 @@ def test_package_exports_the_public_api():
     )
     with pytest.raises(AttributeError):
         rewards.__getattr__("no_such_name")
+
+
+def test_pcot_program_opening_in_the_prompt_is_run_with_the_completion():
+    """PPO rollouts put `def solution():` + docstring in the prompt; the completion is only the body."""
+    prompt = 'Question:\nAdd 2 and 3.\nAnswer reasoning:\ndef solution():\n    """Add 2 and 3."""\n'
+    reward = AnswerMatchReward("svamp", cot="pcot")
+    assert reward(["    x = 2 + 3\n    return x"], answer=["5.0"], prompts=[prompt]) == [1.0]
+    assert reward(["    return 4"], answer=["5.0"], prompts=[prompt]) == [0.1]
+    # a completion that writes the whole program itself still works
+    assert reward(["def solution():\n    return 5"], answer=["5"], prompts=["Question:\nq\nAnswer reasoning:\n"]) == [
+        1.0
+    ]

@@ -1,0 +1,327 @@
+"""`evaluate`: generate, extract, score and record a model's answers to a test set, in one of the paper's modes.
+
+Modes:
+- `greedy`: one greedy completion per question; top-1 accuracy (the paper's main tables).
+- `voting`: `k` samples at `temperature`, majority vote over the extracted answers (the paper: k=100, T=1.0).
+- `pass@k`: `num_samples` (n >= k) samples; the unbiased pass@k estimate per question, averaged.
+- `rerank`: `k` samples; a verifier picks the one with the highest P(correct) (the paper: k=100).
+
+>>> from reft_trl.data import load_task
+>>> summary = evaluate("path/to/reft-checkpoint", "path/to/reft-checkpoint", load_task("svamp", split="test"),
+...                    "svamp", output_dir="eval")  # doctest: +SKIP
+model               path/to/reft-checkpoint
+task                svamp (ncot)
+mode                greedy
+...
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from datasets import Dataset
+
+from reft_trl.rewards.answer_match import CORRECT, AnswerMatchReward
+from reft_trl.rewards.compare import DEFAULT_TOLERANCE, MULTIPLE_CHOICE_TASKS, answers_match, canonical_task
+from reft_trl.rewards.extract import parse_options, with_prefilled_text
+
+from .generation import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_NEW_TOKENS,
+    generate,
+    load_generation_model,
+    resolve_backend,
+)
+from .metrics import PAPER_VOTING_SAMPLES, accuracy, majority_vote, pass_at_k, rerank_choice
+from .report import (
+    PREDICTIONS_SUFFIX,
+    SUMMARY_SUFFIX,
+    PredictionWriter,
+    package_versions,
+    read_predictions,
+    run_name,
+    summary_table,
+    write_summary,
+)
+
+GREEDY, VOTING, PASS_AT_K, RERANK = "greedy", "voting", "pass@k", "rerank"
+MODES = (GREEDY, VOTING, PASS_AT_K, RERANK)
+DEFAULT_CHUNK_SIZE = 64
+"""Questions generated, scored and written per round: a run interrupted loses at most one round."""
+DEFAULT_SEED = 42
+
+
+def evaluate(
+    model,
+    tokenizer,
+    dataset: Dataset,
+    task: str,
+    cot: str = "ncot",
+    *,
+    mode: str = GREEDY,
+    k: int | None = None,
+    num_samples: int | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    strict: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+    verifier=None,
+    output_dir: str | None = None,
+    resume: bool = False,
+    backend: str = "auto",
+    seed: int = DEFAULT_SEED,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    show_progress: bool = True,
+    print_summary: bool = True,
+    metadata: dict | None = None,
+) -> dict:
+    """Evaluate `model` on `dataset` and return the summary (also written to `output_dir` and printed).
+
+    Args:
+        model: a causal LM, a `vllm.LLM`, or a path (vLLM when installed, else Hugging Face).
+        tokenizer: its tokenizer, or a path.
+        dataset: rows with `prompt`, `answer`, `item_id` and `question`, as `reft_trl.data.load_task` returns them.
+            For P-CoT, prompts may end with the program's opening (`program_prefix_in_prompt=True`, as the paper
+            samples); the program run is then that opening plus the completion.
+        task: gsm8k, svamp, mathqa or mathqa_numeric.
+        cot: "ncot" or "pcot".
+        mode: "greedy", "voting", "pass@k" or "rerank".
+        k: samples voted over or reranked (default 100, the paper's), or the k of pass@k (default 1); 1 for greedy.
+        num_samples: pass@k only: samples n per question (default `k`); the estimate is unbiased for any n >= k.
+        temperature: sampling temperature of the sampled modes (the paper: 1.0).
+        top_p: nucleus sampling mass of the sampled modes.
+        top_k: top-k of the sampled modes (0: off).
+        max_new_tokens: completion length limit.
+        batch_size: sequences per Hugging Face `generate` call.
+        strict: read answers only after the template's trigger `Therefore, the answer is:` (as the RL reward);
+            False also reads `#### N`, `\\boxed{N}`, `The answer is N`, ... and the last number (P-CoT: no
+            difference, the program's return value is the answer).
+        tolerance: absolute tolerance of numeric answers (the paper's code: 1e-2).
+        verifier: rerank only: a `scorer(prompt, completions) -> scores` function, a 2-class sequence-classification
+            model (scored with `tokenizer`), or the path of one saved by `train_verifier`.
+        output_dir: folder for `{run}.predictions.jsonl` (one line per question, written as each round finishes)
+            and `{run}.summary.json`; None writes nothing.
+        resume: keep the questions already in the predictions file and evaluate only the rest; otherwise an existing
+            predictions file of the same run is replaced.
+        backend: "auto", "vllm" or "hf".
+        seed: random seed of the sampled modes.
+        chunk_size: questions per generate-score-write round.
+        show_progress: show a progress bar.
+        print_summary: print the summary table at the end.
+        metadata: extra entries for the summary (e.g. the split and limit the dataset was loaded with).
+    """
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer, set_seed
+
+    started = time.perf_counter()
+    task = canonical_task(task)
+    k, num_samples = sample_counts(mode, k, num_samples)
+    if isinstance(tokenizer, str):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+    model_name = _model_name(model)
+    backend = resolve_backend(backend, model)
+    scorer = _scorer(verifier, tokenizer) if mode == RERANK else None
+    model = load_generation_model(model, backend, seed=seed)
+    reward = AnswerMatchReward(task, cot, strict=strict, tolerance=tolerance)
+
+    predictions_path = summary_path = None
+    done: list[dict] = []
+    if output_dir is not None:
+        stem = run_name(task, cot, mode, k)
+        predictions_path = f"{output_dir}/{stem}{PREDICTIONS_SUFFIX}"
+        summary_path = f"{output_dir}/{stem}{SUMMARY_SUFFIX}"
+        done = _resumable(read_predictions(predictions_path), num_samples) if resume else []
+    done_ids = {record["item_id"] for record in done}
+    todo = [row for row in dataset if row["item_id"] not in done_ids]
+    records = [_summarized(record) for record in done]
+    timings = {"generation_s": 0.0, "extraction_s": 0.0, "verifier_s": 0.0}
+    sampling = dict(temperature=temperature, top_p=top_p, top_k=top_k) if mode != GREEDY else {}
+
+    set_seed(seed)
+    writer = PredictionWriter(predictions_path, append=bool(done)) if predictions_path else None
+    progress = tqdm(total=len(dataset), initial=len(done), desc=f"Evaluating ({mode})", disable=not show_progress)
+    try:
+        for start in range(0, len(todo), chunk_size):
+            rows = todo[start : start + chunk_size]
+            clock = time.perf_counter()
+            samples = generate(
+                model,
+                tokenizer,
+                [row["prompt"] for row in rows],
+                num_samples=num_samples,
+                greedy=mode == GREEDY,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                backend=backend,
+                show_progress=False,
+                **sampling,
+            )
+            timings["generation_s"] += time.perf_counter() - clock
+
+            clock = time.perf_counter()
+            answers = _extract(reward, rows, samples, cot)
+            timings["extraction_s"] += time.perf_counter() - clock
+
+            for row, completions, extracted in zip(rows, samples, answers, strict=True):
+                correct = [reward.outcome(answer, str(row["answer"])) == CORRECT for answer in extracted]
+                clock = time.perf_counter()
+                scores = scorer(row["prompt"], completions) if scorer is not None else None
+                timings["verifier_s"] += time.perf_counter() - clock
+                record = _record(row, completions, extracted, correct, scores, mode, k, task, tolerance)
+                records.append(_summarized(record))
+                if writer is not None:
+                    writer.write(record)
+                progress.update(1)
+    finally:
+        progress.close()
+        if writer is not None:
+            writer.close()
+        timings["total_s"] = time.perf_counter() - started
+        summary = _summary(
+            records, len(dataset), task, cot, mode, k, num_samples, strict, model_name, backend, timings, sampling
+        )
+        summary.update(metadata or {})
+        summary["predictions"] = predictions_path
+        summary["resumed"] = len(done)
+        if summary_path is not None:
+            write_summary(summary_path, summary)
+    if print_summary:
+        print(summary_table(summary))
+    return summary
+
+
+def sample_counts(mode: str, k: int | None, num_samples: int | None) -> tuple[int, int]:
+    """`(k, samples per question)` of a mode, with the defaults filled in and checked.
+
+    >>> sample_counts("greedy", None, None), sample_counts("voting", None, None), sample_counts("pass@k", 4, 10)
+    ((1, 1), (100, 100), (4, 10))
+    """
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}; valid: {', '.join(MODES)}.")
+    if mode == GREEDY:
+        if k not in (None, 1) or num_samples not in (None, 1):
+            raise ValueError("mode='greedy' takes one completion per question; use mode='voting' or 'pass@k' for k.")
+        return 1, 1
+    if mode == PASS_AT_K:
+        k = 1 if k is None else k
+        num_samples = k if num_samples is None else num_samples
+        if not 1 <= k <= num_samples:
+            raise ValueError(f"pass@k needs 1 <= k <= num_samples; got k={k}, num_samples={num_samples}.")
+        return k, num_samples
+    k = PAPER_VOTING_SAMPLES if k is None else k
+    if num_samples not in (None, k):
+        raise ValueError(f"mode={mode!r} draws k samples per question; leave num_samples unset (got {num_samples}).")
+    if k < 1:
+        raise ValueError(f"k={k}; it must be at least 1.")
+    return k, k
+
+
+def _extract(reward: AnswerMatchReward, rows: list[dict], samples: list[list[str]], cot: str) -> list[list]:
+    """The answers of a round's completions, per question; P-CoT programs of the whole round run in one sandbox call."""
+    texts, options = [], []
+    for row, completions in zip(rows, samples, strict=True):
+        choices = None
+        if reward.task in MULTIPLE_CHOICE_TASKS:
+            choices = parse_options(row["question"]) or None
+        texts.extend(with_prefilled_text(row["prompt"], completion, cot) for completion in completions)
+        options.extend([choices] * len(completions))
+    flat = reward.extract(texts, options)
+    answers, position = [], 0
+    for completions in samples:
+        answers.append(flat[position : position + len(completions)])
+        position += len(completions)
+    return answers
+
+
+def _record(row, completions, extracted, correct, scores, mode, k, task, tolerance) -> dict:
+    """One question's line: its samples, their answers and flags, the mode's choice and the question's score."""
+    gold = str(row["answer"])
+    chosen_index = None
+    if mode == GREEDY:
+        chosen_index = 0
+    elif mode == RERANK:
+        chosen_index = rerank_choice(scores, extracted)
+    if mode == VOTING:
+        chosen = majority_vote(extracted, task, tolerance)
+        score = float(answers_match(chosen, gold, task, tolerance))
+    elif mode == PASS_AT_K:
+        chosen = None
+        score = pass_at_k(len(correct), sum(correct), k)
+    else:
+        chosen = None if chosen_index is None else extracted[chosen_index]
+        score = float(chosen_index is not None and correct[chosen_index])
+    record = {
+        "item_id": row["item_id"],
+        "question": row["question"],
+        "answer": gold,
+        "completions": completions,
+        "extracted": extracted,
+        "correct": correct,
+        "chosen": chosen,
+        "chosen_index": chosen_index,
+        "score": score,
+    }
+    if scores is not None:
+        record["verifier_scores"] = scores
+    return record
+
+
+def _summary(records, total, task, cot, mode, k, num_samples, strict, model_name, backend, timings, sampling) -> dict:
+    completions = sum(len(record["extracted"]) for record in records)
+    unextractable = sum(answer is None for record in records for answer in record["extracted"])
+    return {
+        "task": task,
+        "cot": cot,
+        "mode": mode,
+        "k": k,
+        "num_samples": num_samples,
+        "n": len(records),
+        "complete": len(records) == total,
+        "accuracy": accuracy([record["score"] for record in records]),
+        "upper_bound": accuracy([any(record["correct"]) for record in records]),
+        "unextractable": unextractable / completions if completions else 0.0,
+        "strict": strict,
+        "model": model_name,
+        "backend": backend,
+        **sampling,
+        "timings": timings,
+        "versions": package_versions(),
+    }
+
+
+def _summarized(record: dict) -> dict:
+    """What the summary reads of a question's record (the completions can be large)."""
+    return {name: record[name] for name in ("score", "correct", "extracted")}
+
+
+def _resumable(records: list[dict], num_samples: int) -> list[dict]:
+    for record in records:
+        if len(record["completions"]) != num_samples:
+            raise ValueError(
+                f"The predictions file holds {len(record['completions'])} samples for {record['item_id']}, this run "
+                f"draws {num_samples}: resume with the same mode and k, or use another output_dir."
+            )
+    return records
+
+
+def _scorer(verifier, tokenizer) -> Callable:
+    if verifier is None:
+        raise ValueError("mode='rerank' needs a verifier: a scorer function, a verifier model or its path.")
+    from .verifier import VerifierScorer
+
+    if isinstance(verifier, str):
+        return VerifierScorer.from_pretrained(verifier)
+    if hasattr(verifier, "config"):
+        return VerifierScorer(verifier, tokenizer)
+    return verifier
+
+
+def _model_name(model) -> str:
+    if isinstance(model, str):
+        return model
+    name = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", None)
+    return name or type(model).__name__

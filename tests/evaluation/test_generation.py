@@ -1,0 +1,183 @@
+"""The Hugging Face generation path: prompt order restored across length-sorted batches, sample counts, greedy
+determinism, tokenizers without a pad token, conversational prompts, and the P-CoT program prefix."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import types
+
+import pytest
+import torch
+
+from reft_trl.evaluation import generation
+from reft_trl.evaluation.generation import (
+    encode_prompt,
+    generate,
+    load_generation_model,
+    render_prompt,
+    resolve_backend,
+)
+from reft_trl.rewards.extract import with_prefilled_text
+from tests.utils import tiny_llama, tiny_opt
+
+PROMPTS = [
+    "Question:\nWhat is 2 + 3?\nAnswer reasoning:\n",
+    "Question:\nA farmer has 12 cows and buys 7 more. How many cows does he have now?\nAnswer reasoning:\n",
+    "Question:\nHow many legs do 4 ducks have?\nAnswer reasoning:\n",
+    "Question:\n9?\nAnswer reasoning:\n",
+    "Question:\nTom reads 5 pages a day for a week. How many pages does he read?\nAnswer reasoning:\n",
+]
+TAIL = 3
+
+
+class EchoModel(torch.nn.Module):
+    """Stands in for a causal LM: its completion is the last `TAIL` tokens of its own (left-padded) prompt."""
+
+    def __init__(self):
+        super().__init__()
+        self.generation_config = None
+        self.calls = []
+
+    @property
+    def device(self):
+        return torch.device("cpu")
+
+    def generate(self, input_ids, attention_mask, generation_config):
+        self.calls.append((input_ids.shape[0], generation_config.num_return_sequences))
+        repeated = input_ids.repeat_interleave(generation_config.num_return_sequences, dim=0)
+        return torch.cat([repeated, repeated[:, -TAIL:]], dim=1)
+
+
+@pytest.fixture(scope="module")
+def llama(tokenizer):
+    return tiny_llama(len(tokenizer))
+
+
+@pytest.mark.parametrize(("batch_size", "num_samples"), [(1, 1), (2, 1), (4, 3), (16, 2), (2, 5)])
+def test_each_prompt_gets_its_own_completions_in_order(tokenizer, batch_size, num_samples):
+    model = EchoModel()
+    completions = generate(
+        model, tokenizer, PROMPTS, num_samples=num_samples, greedy=False, batch_size=batch_size, show_progress=False
+    )
+    expected = [tokenizer.decode(encode_prompt(tokenizer, prompt)[-TAIL:]) for prompt in PROMPTS]
+    assert completions == [[text] * num_samples for text in expected]
+    assert all(rows * samples <= batch_size for rows, samples in model.calls)  # sequences per call
+
+
+def test_batches_are_sorted_longest_first(tokenizer):
+    model = EchoModel()
+    lengths = []
+    model.generate = lambda input_ids, attention_mask, generation_config: (
+        lengths.append(int(attention_mask.sum(1).max())) or torch.cat([input_ids, input_ids[:, -1:]], dim=1)
+    )
+    generate(model, tokenizer, PROMPTS, batch_size=1, show_progress=False)
+    assert lengths == sorted(lengths, reverse=True)
+    assert len(set(lengths)) == len(PROMPTS)
+
+
+def test_greedy_generation_is_deterministic_and_order_independent(tokenizer, llama):
+    first = generate(llama, tokenizer, PROMPTS, max_new_tokens=6, batch_size=8, show_progress=False)
+    second = generate(llama, tokenizer, PROMPTS, max_new_tokens=6, batch_size=8, show_progress=False)
+    assert first == second
+    assert all(len(texts) == 1 and texts[0] for texts in first)
+    # The same batches in another input order: each prompt keeps its completion.
+    reordered = [PROMPTS[index] for index in (3, 0, 4, 2, 1)]
+    again = generate(llama, tokenizer, reordered, max_new_tokens=6, batch_size=8, show_progress=False)
+    assert again == [first[index] for index in (3, 0, 4, 2, 1)]
+
+
+def test_sampling_returns_num_samples_per_prompt(tokenizer, llama):
+    torch.manual_seed(0)
+    completions = generate(
+        llama, tokenizer, PROMPTS[:2], num_samples=3, greedy=False, max_new_tokens=5, batch_size=4, show_progress=False
+    )
+    assert [len(texts) for texts in completions] == [3, 3]
+    assert len(set(completions[0])) > 1  # sampled, not copies
+    greedy = generate(llama, tokenizer, PROMPTS[:2], num_samples=3, max_new_tokens=5, show_progress=False)
+    assert all(len(set(texts)) == 1 and len(texts) == 3 for texts in greedy)
+
+
+def test_a_tokenizer_without_pad_token_pads_with_eos(tokenizer):
+    no_pad = copy.deepcopy(tokenizer)
+    no_pad.pad_token = None
+    assert no_pad.pad_token_id is None
+    opt = tiny_opt(len(tokenizer))
+    completions = generate(opt, no_pad, PROMPTS[:3], max_new_tokens=4, batch_size=3, show_progress=False)
+    assert [len(texts) for texts in completions] == [1, 1, 1]
+
+
+def test_conversational_prompts_go_through_the_chat_template(tokenizer, llama):
+    question = [{"role": "user", "content": "What is 2 + 3?"}]
+    rendered = render_prompt(tokenizer, question)
+    assert rendered.endswith("<|im_start|>assistant\n") and "What is 2 + 3?" in rendered
+    prefilled = question + [{"role": "assistant", "content": "def solution():"}]
+    assert render_prompt(tokenizer, prefilled).endswith("<|im_start|>assistant\ndef solution():")
+    assert encode_prompt(tokenizer, question) == tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    completions = generate(llama, tokenizer, [question, prefilled], max_new_tokens=4, show_progress=False)
+    assert [len(texts) for texts in completions] == [1, 1]
+    assert with_prefilled_text(prefilled, "\n    return 5", cot="pcot") == "def solution():\n    return 5"
+
+
+def test_an_in_memory_model_uses_transformers():
+    assert resolve_backend("auto", model=object()) == "hf"
+    with pytest.raises(ValueError, match="backend"):
+        resolve_backend("tensorrt")
+
+
+class FakeOutput:
+    def __init__(self, text):
+        self.text = text
+
+
+class FakeRequestOutput:
+    def __init__(self, texts):
+        self.outputs = [FakeOutput(text) for text in texts]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """A stand-in `vllm` module recording what the adapter asks of it (vLLM itself needs a GPU)."""
+    module = types.ModuleType("vllm")
+    seen = {}
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            seen["params"] = kwargs
+
+    class LLM:
+        def generate(self, prompts, params, use_tqdm=True):
+            seen["prompts"] = prompts
+            n = seen["params"]["n"]
+            return [FakeRequestOutput([f"{index}-{sample}" for sample in range(n)]) for index in range(len(prompts))]
+
+    LLM.__module__ = SamplingParams.__module__ = "vllm"
+    module.LLM, module.SamplingParams = LLM, SamplingParams
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    return LLM(), seen
+
+
+def test_vllm_gets_the_same_token_ids_and_sampling_settings(tokenizer, fake_vllm):
+    llm, seen = fake_vllm
+    completions = generate(
+        llm, tokenizer, PROMPTS[:3], num_samples=2, greedy=False, temperature=0.7, top_p=0.9, top_k=0, max_new_tokens=9
+    )
+    assert completions == [["0-0", "0-1"], ["1-0", "1-1"], ["2-0", "2-1"]]
+    assert seen["prompts"] == [{"prompt_token_ids": encode_prompt(tokenizer, prompt)} for prompt in PROMPTS[:3]]
+    assert seen["params"] == {"n": 2, "temperature": 0.7, "top_p": 0.9, "top_k": -1, "max_tokens": 9}
+
+    greedy = generate(llm, tokenizer, PROMPTS[:2], num_samples=3, top_k=40)
+    assert greedy == [["0-0"] * 3, ["1-0"] * 3]  # one greedy completion, copied
+    assert seen["params"] == {"n": 1, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "max_tokens": 400}
+
+
+def test_auto_picks_vllm_for_a_path_when_installed(fake_vllm, monkeypatch):
+    llm, _ = fake_vllm
+    monkeypatch.setattr(generation, "is_vllm_available", lambda: True)
+    assert resolve_backend("auto", "path/to/checkpoint") == "vllm"
+    assert resolve_backend("auto", llm) == "vllm"
+    assert resolve_backend("hf", "path/to/checkpoint") == "hf"
+    monkeypatch.setattr(generation, "is_vllm_available", lambda: False)
+    assert resolve_backend("auto", "path/to/checkpoint") == "hf"
+    with pytest.raises(ValueError, match="needs a model path"):
+        load_generation_model(torch.nn.Linear(1, 1), backend="vllm")
