@@ -80,6 +80,7 @@ def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
 
     from reft_trl.data import load_task
     from reft_trl.rewards import get_reward
+    from reft_trl.trainers.tokenization import drop_long_prompts, fill_special_tokens
 
     if script_args.task is None:
         raise ValueError("Set `task` (gsm8k, svamp, mathqa, mathqa_numeric) in the recipe or on the command line.")
@@ -99,7 +100,7 @@ def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
     hub_kwargs = dict(revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, padding_side="left", **hub_kwargs)
     model_config = AutoConfig.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
-    _fill_special_tokens(tokenizer, model_config.get_text_config())
+    fill_special_tokens(tokenizer, model_config)
 
     dataset = load_task(
         script_args.task,
@@ -128,34 +129,6 @@ def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
     trainer.accelerator.print(f"Saved the GRPO policy to {training_args.output_dir}.")
     if Version(transformers.__version__) >= Version("5.18.0"):
         trainer.end()  # finish the trackers and the process group
-
-
-def _fill_special_tokens(tokenizer, config) -> None:
-    """Galactica / OPT tokenizers have no EOS or pad token: take them from the model config (pad falls back to EOS)."""
-    if tokenizer.eos_token is None and config.eos_token_id is not None:
-        eos_id = config.eos_token_id[0] if isinstance(config.eos_token_id, list) else config.eos_token_id
-        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos_id)
-    if tokenizer.pad_token is None:
-        pad_id = getattr(config, "pad_token_id", None)
-        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(pad_id) if pad_id is not None else tokenizer.eos_token
-
-
-def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):
-    """Leave out questions whose prompt is longer than `max_prompt_length` tokens, as the PPO stage does."""
-    if max_prompt_length is None:
-        return dataset
-
-    def prompt_length(row) -> int:
-        if isinstance(row["prompt"], list):  # conversational
-            ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
-            return len(ids["input_ids"] if isinstance(ids, dict) else ids)
-        return len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
-
-    kept = dataset.filter(lambda row: prompt_length(row) <= max_prompt_length)
-    if len(kept) < len(dataset):
-        dropped = len(dataset) - len(kept)
-        print(f"Left out {dropped} of {len(dataset)} questions longer than {max_prompt_length} tokens.")
-    return kept
 
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None):

@@ -74,18 +74,3 @@ def test_four_generations_per_question_unless_the_recipe_says_otherwise(tmp_path
     recipe.write_text(recipe.read_text() + "num_generations: 2\n")
     _, training_args, _ = module.make_parser().parse_args_and_config(args=["--config", str(recipe)])
     assert training_args.num_generations == 2
-
-
-def test_a_tokenizer_without_eos_or_pad_gets_them_from_the_model_config(tokenizer_path):
-    """Galactica's tokenizer defines neither; its OPT config says pad 1, EOS 2."""
-    from transformers import AutoTokenizer, OPTConfig
-
-    module = _load_example()
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    tokenizer.eos_token = tokenizer.pad_token = None
-    module._fill_special_tokens(tokenizer, OPTConfig(pad_token_id=1, eos_token_id=2))
-    assert (tokenizer.eos_token_id, tokenizer.pad_token_id) == (2, 1)
-
-    tokenizer.pad_token = None
-    module._fill_special_tokens(tokenizer, OPTConfig(pad_token_id=None, eos_token_id=2))
-    assert tokenizer.pad_token_id == 2

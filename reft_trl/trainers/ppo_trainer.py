@@ -37,6 +37,7 @@ from .ppo_math import (
     policy_loss,
     value_loss,
 )
+from .tokenization import drop_long_prompts, fill_special_tokens
 from .value_head import (
     VALUE_HEAD_FILE,
     VALUE_HEAD_NAME,
@@ -150,7 +151,7 @@ class ReFTPPOTrainer(GRPOTrainer):
         # Rewards
         reward_funcs = _default_reward_funcs(args, reward_funcs, reward_model)
         train_dataset = _prompts_from_input_ids(train_dataset, processing_class)
-        train_dataset = _drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
+        train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
 
         super().__init__(
             model=model,
@@ -384,14 +385,12 @@ def _causal_lm(model):
 
 
 def _prepare_tokenizer(processing_class, model):
-    """Load the tokenizer when missing and give it a pad token (Galactica / OPT checkpoints ship none)."""
+    """Load the tokenizer when missing and give it EOS / pad tokens (Galactica / OPT checkpoints ship none)."""
     if processing_class is None:
         from transformers import AutoTokenizer
 
-        processing_class = AutoTokenizer.from_pretrained(_causal_lm(model).config._name_or_path)
-    if processing_class.pad_token is None:
-        processing_class.pad_token = processing_class.eos_token
-    return processing_class
+        processing_class = AutoTokenizer.from_pretrained(_causal_lm(model).config._name_or_path, padding_side="left")
+    return fill_special_tokens(processing_class, _causal_lm(model).config)
 
 
 def _add_frozen_copy_of_adapter(model) -> str:
@@ -426,28 +425,3 @@ def _prompts_from_input_ids(dataset, tokenizer):
     if dataset is None or "prompt" in dataset.column_names or "input_ids" not in dataset.column_names:
         return dataset
     return dataset.map(lambda row: {"prompt": tokenizer.decode(row["input_ids"], skip_special_tokens=False)})
-
-
-def _drop_long_prompts(dataset, tokenizer, max_prompt_length):
-    if dataset is None or max_prompt_length is None or not hasattr(dataset, "filter"):
-        return dataset
-
-    def short_enough(row):
-        prompt = row["prompt"]
-        if isinstance(prompt, list):  # conversational
-            ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
-            ids = ids["input_ids"] if isinstance(ids, dict) else ids
-        else:
-            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return len(ids) <= max_prompt_length
-
-    kept = dataset.filter(short_enough, desc="Dropping prompts longer than max_prompt_length")
-    if len(kept) < len(dataset):
-        import warnings
-
-        warnings.warn(
-            f"Dropped {len(dataset) - len(kept)} of {len(dataset)} training prompts longer than "
-            f"max_prompt_length={max_prompt_length} tokens.",
-            stacklevel=3,
-        )
-    return kept

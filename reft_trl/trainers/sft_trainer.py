@@ -26,6 +26,7 @@ from trl.data_utils import is_conversational
 from trl.trainer.utils import get_config_model_id
 
 from .sft_config import ReFTSFTConfig
+from .tokenization import fill_special_tokens
 
 REQUIRED_COLUMNS = ["prompt", "completion"]
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -199,9 +200,7 @@ def _check_prompt_completion(dataset, name: str) -> None:
 def _prepare_tokenizer(processing_class, model, args: ReFTSFTConfig):
     """Load the tokenizer when missing; give it an EOS and a pad token when it has none (Galactica / OPT ships none).
 
-    Galactica's tokenizer defines neither, and TRL appends `tokenizer.eos_token` to every completion as text. The ids
-    come from the model config (the paper sets pad id 1 and EOS id 2 for Galactica); the pad token falls back to EOS,
-    which is safe here because the labels are built before padding.
+    TRL appends `tokenizer.eos_token` to every completion as text, so it must exist before TRL sees the data.
     """
     model_id = model if isinstance(model, str) else get_config_model_id(model.config)
     if processing_class is None:
@@ -209,22 +208,10 @@ def _prepare_tokenizer(processing_class, model, args: ReFTSFTConfig):
     if processing_class.eos_token is not None and processing_class.pad_token is not None:
         return processing_class
     if isinstance(model, str):
-        config = AutoConfig.from_pretrained(model_id, trust_remote_code=args.trust_remote_code).get_text_config()
+        config = AutoConfig.from_pretrained(model_id, trust_remote_code=args.trust_remote_code)
     else:
-        config = model.config.get_text_config()
-    if processing_class.eos_token is None and args.eos_token is None:
-        eos_id = config.eos_token_id[0] if isinstance(config.eos_token_id, list) else config.eos_token_id
-        if eos_id is None:
-            raise ValueError(
-                "The tokenizer and the model config define no EOS token; set `eos_token` in ReFTSFTConfig "
-                "(e.g. eos_token='</s>')."
-            )
-        processing_class.eos_token = processing_class.convert_ids_to_tokens(eos_id)
-    if processing_class.pad_token is None:
-        pad_id = config.pad_token_id
-        pad_token = processing_class.convert_ids_to_tokens(pad_id) if pad_id is not None else None
-        processing_class.pad_token = pad_token or args.eos_token or processing_class.eos_token
-    return processing_class
+        config = model.config
+    return fill_special_tokens(processing_class, config, eos_token=args.eos_token, config_name=type(args).__name__)
 
 
 def _check_chat_template_ends_with_eos(tokenizer, row, eos_token: str | None) -> None:

@@ -1,0 +1,53 @@
+"""Tokenizer set-up and prompt-length filtering shared by the SFT and PPO stages (and the GRPO example)."""
+
+from __future__ import annotations
+
+import warnings
+
+
+def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, config_name: str = "the config"):
+    """Give a tokenizer that lacks them an EOS and a pad token, from the model config (Galactica / OPT ships neither).
+
+    Galactica's tokenizer defines neither; the paper sets pad id 1 and EOS id 2, which is what its model config says.
+    `eos_token` (a config field of the SFT stage) wins over the config. The pad token falls back to EOS, which is safe
+    because labels and masks are built before padding.
+    """
+    config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    if tokenizer.eos_token is None and eos_token is None:
+        eos_id = config.eos_token_id[0] if isinstance(config.eos_token_id, list) else config.eos_token_id
+        if eos_id is None:
+            raise ValueError(
+                f"The tokenizer and the model config define no EOS token; set `eos_token` in {config_name} "
+                "(e.g. eos_token='</s>')."
+            )
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos_id)
+    if tokenizer.pad_token is None:
+        pad_id = getattr(config, "pad_token_id", None)
+        pad_token = tokenizer.convert_ids_to_tokens(pad_id) if pad_id is not None else None
+        tokenizer.pad_token = pad_token or eos_token or tokenizer.eos_token
+    return tokenizer
+
+
+def prompt_length(tokenizer, prompt) -> int:
+    """Tokens in a prompt as the trainers feed it: plain text as is, a conversation through the chat template."""
+    if isinstance(prompt, list):
+        ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
+        return len(ids if isinstance(ids, list) else ids["input_ids"])  # a BatchEncoding in transformers 5
+    return len(tokenizer(prompt)["input_ids"])
+
+
+def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):
+    """Leave out rows whose prompt is longer than `max_prompt_length` tokens, and say how many were left out."""
+    if dataset is None or max_prompt_length is None or not hasattr(dataset, "filter"):
+        return dataset
+    kept = dataset.filter(
+        lambda row: prompt_length(tokenizer, row["prompt"]) <= max_prompt_length,
+        desc=f"Dropping prompts longer than {max_prompt_length} tokens",
+    )
+    if len(kept) < len(dataset):
+        warnings.warn(
+            f"Dropped {len(dataset) - len(kept)} of {len(dataset)} training prompts longer than "
+            f"max_prompt_length={max_prompt_length} tokens.",
+            stacklevel=2,
+        )
+    return kept
