@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reft_trl.scripts.grpo import DEFAULT_NUM_GENERATIONS
 from tests.utils import tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,7 @@ def test_four_generations_per_question_unless_the_recipe_says_otherwise(tmp_path
 
     script_args, training_args, _ = module.make_parser().parse_args_and_config(args=["--config", str(recipe)])
     assert (script_args.task, script_args.cot, script_args.max_prompt_length) == ("svamp", "ncot", 300)
-    assert training_args.num_generations == module.DEFAULT_NUM_GENERATIONS == 4
+    assert training_args.num_generations == DEFAULT_NUM_GENERATIONS == 4
 
     recipe.write_text(recipe.read_text() + "num_generations: 2\n")
     _, training_args, _ = module.make_parser().parse_args_and_config(args=["--config", str(recipe)])

@@ -356,8 +356,14 @@ class ReFTPPOTrainer(GRPOTrainer):
         metrics["entropy"].append(gather_mean(entropy))
 
     # ------------------------------------------------------------------------------------------------------------
-    # Checkpoints: the value head also goes to its own file, so PEFT checkpoints (adapter only) keep the critic.
+    # Checkpoints: the critic goes to its own file, so the policy folder stays a plain causal LM (or adapter) that
+    # `from_pretrained` loads without leftovers, and PEFT checkpoints (adapter only) keep the critic too.
     def _save(self, output_dir: str | None = None, state_dict=None):
+        policy = _causal_lm(self.accelerator.unwrap_model(self.model))
+        if state_dict is None and not is_peft_model(self.accelerator.unwrap_model(self.model)):
+            state_dict = policy.state_dict()
+        if state_dict is not None:
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith(f"{VALUE_HEAD_NAME}.")}
         super()._save(output_dir, state_dict)
         if self.args.should_save:
             from safetensors.torch import save_file

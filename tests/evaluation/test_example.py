@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reft_trl.scripts.evaluate import EvalArguments
 from tests.utils import docstring_mismatches, tiny_llama
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def example():
 
 
 def test_arguments_are_documented_with_their_defaults(example):
-    assert docstring_mismatches(example.EvalArguments) == []
+    assert docstring_mismatches(EvalArguments) == []
 
 
 def test_parser_reads_the_command_line(example):
@@ -50,7 +51,7 @@ def test_parser_reads_the_command_line(example):
 
 def test_rerank_without_a_verifier_is_refused(example):
     with pytest.raises(ValueError, match="verifier_path"):
-        example.main(example.EvalArguments(model_name_or_path="unused", mode="rerank"))
+        example.main(EvalArguments(model_name_or_path="unused", mode="rerank"))
 
 
 def test_example_script_runs_on_a_tiny_model(tmp_path, tokenizer):

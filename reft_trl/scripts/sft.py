@@ -1,0 +1,118 @@
+"""ReFT stage 1: SFT warm-up on (question, chain of thought) pairs. The model saved in `output_dir` (by default the
+
+The logic behind `examples/sft_warmup.py` and `reft-trl sft`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ScriptArguments:
+    """
+    Where the training data comes from. The task and chain-of-thought kind are `--task` and `--cot` of
+    [`ReFTSFTConfig`], shared with the PPO stage's config.
+
+    Args:
+        dataset_source (`str` or `None`, *optional*, defaults to `None`):
+            Data source: `None` for the bundled ReFT files, `"reft"`, `"original"`, `"hub"`, or the path / URL of a
+            ReFT-format JSON or JSON-lines file.
+        train_limit (`int` or `None`, *optional*, defaults to `None`):
+            Train on the first `train_limit` examples only.
+        template (`str`, *optional*, defaults to `"reft"`):
+            `"reft"` for the paper's plain-text prompt, `"chat"` for the same text in the tokenizer's chat template.
+    """
+
+    dataset_source: str | None = field(
+        default=None,
+        metadata={
+            "help": "Data source: None for the bundled ReFT files, 'reft', 'original', 'hub', or the path / URL of a "
+            "ReFT-format JSON or JSON-lines file."
+        },
+    )
+    train_limit: int | None = field(default=None, metadata={"help": "Train on the first N examples only."})
+    template: str = field(
+        default="reft",
+        metadata={
+            "help": "'reft' (the paper's plain-text prompt) or 'chat' (the tokenizer's chat template).",
+            "choices": ["reft", "chat"],
+        },
+    )
+
+
+def main(script_args, training_args, model_args):
+    import transformers
+    from packaging.version import Version
+    from transformers import AutoTokenizer
+    from trl import get_peft_config, get_quantization_config
+
+    from reft_trl.data import load_task
+    from reft_trl.trainers.sft_trainer import ReFTSFTTrainer, checkpoint_for_epoch
+
+    if training_args.task is None:
+        raise ValueError("Set the task to train on: --task gsm8k | svamp | mathqa | mathqa_numeric.")
+    if model_args.model_name_or_path is None:
+        raise ValueError("Set the model to warm up: --model_name_or_path <local path or Hub id>.")
+
+    model_init_kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+    )
+    if training_args.model_init_kwargs is not None:
+        model_init_kwargs.update(training_args.model_init_kwargs)
+    training_args.model_init_kwargs = model_init_kwargs
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+    )
+
+    train_dataset = load_task(
+        training_args.task,
+        cot=training_args.cot,
+        split="train",
+        source=script_args.dataset_source,
+        template=script_args.template,
+        limit=script_args.train_limit,
+    )
+
+    trainer = ReFTSFTTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    trainer.save_model(training_args.output_dir)
+    epoch = trainer.state.epoch
+    trainer.accelerator.print(f"Model after epoch {epoch:g} saved to {training_args.output_dir}.")
+    if training_args.stop_after_epoch is None:
+        # The full SFT run: list the per-epoch checkpoints; the paper's warm-up is an early one (most tasks: epoch 2)
+        for saved_epoch in range(1, round(epoch) + 1):
+            try:
+                trainer.accelerator.print(
+                    f"Epoch {saved_epoch}: {checkpoint_for_epoch(training_args.output_dir, saved_epoch)}"
+                )
+            except FileNotFoundError:
+                continue
+
+    if Version(transformers.__version__) >= Version("5.18.0"):
+        trainer.end()
+
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    from trl import ModelConfig, TrlParser
+
+    from reft_trl.trainers.sft_config import ReFTSFTConfig
+
+    dataclass_types = (ScriptArguments, ReFTSFTConfig, ModelConfig)
+    if subparsers is not None:
+        return subparsers.add_parser("sft", help="ReFT stage 1: SFT warm-up", dataclass_types=dataclass_types)
+    return TrlParser(dataclass_types, prog=prog)
