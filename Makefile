@@ -36,8 +36,13 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+demo: install
+	$(VENV)/bin/reft-trl demo $(DEMO_ARGS)
+
 bench: install
-	$(PY) benchmarks/bench_rewards.py
+	$(PY) benchmarks/bench_reward_agreement.py
+	$(PY) benchmarks/bench_reward_throughput.py
+	$(PY) benchmarks/bench_sandbox.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ ordinary Hugging Face folder under the cache directory and later calls load that
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -39,6 +40,8 @@ def _atomic_save(save, target: Path) -> Path:
     """Write into a private folder, then rename, so a concurrent or interrupted call never leaves half a folder."""
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     save(tmp)
+    if target.exists() and not _is_plain_checkpoint(target):  # left by an older conversion
+        shutil.rmtree(target)
     if target.exists():  # another process finished first
         shutil.rmtree(tmp)
     else:
@@ -59,10 +62,15 @@ def smollm2_tokenizer_path(cache_dir: str | os.PathLike | None = None) -> str:
     return str(target)
 
 
+def _is_plain_checkpoint(folder: Path) -> bool:
+    config = folder / "config.json"
+    return config.is_file() and "quantization_config" not in json.loads(config.read_text())
+
+
 def smollm2_path(cache_dir: str | os.PathLike | None = None) -> str:
     """Folder holding SmolLM2-135M-Instruct as an ordinary fp32 Hugging Face checkpoint (model + tokenizer)."""
     target = Path(cache_dir or DEFAULT_CACHE) / "smollm2-135m-instruct"
-    if not (target / "config.json").is_file():
+    if not _is_plain_checkpoint(target):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder, name = gguf_location()
@@ -70,7 +78,10 @@ def smollm2_path(cache_dir: str | os.PathLike | None = None) -> str:
         gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
         # A model loaded from GGUF refuses `save_pretrained`; its weights are already de-quantized to fp32, so copy
         # them into a plain model built from the same config.
-        model = AutoModelForCausalLM.from_config(gguf_model.config)
+        config = gguf_model.config
+        # The weights are de-quantized fp32 now: the folder must not claim GGUF quantization, or trainers refuse it
+        config.__dict__.pop("quantization_config", None)
+        model = AutoModelForCausalLM.from_config(config)
         model.load_state_dict(gguf_model.state_dict())
         model.generation_config = gguf_model.generation_config
 

@@ -43,15 +43,15 @@ class DemoArguments:
         gsm8k, svamp, mathqa or mathqa_numeric.
     cot (`str`, *optional*, defaults to `"ncot"`):
         ncot or pcot.
-    train_limit (`int`, *optional*, defaults to `384`):
+    train_limit (`int`, *optional*, defaults to `192`):
         Training questions used by both stages; 0 = all.
-    eval_limit (`int`, *optional*, defaults to `100`):
+    eval_limit (`int`, *optional*, defaults to `60`):
         Held-out test questions evaluated; 0 = all.
-    sft_epochs (`float`, *optional*, defaults to `2.0`):
+    sft_epochs (`float`, *optional*, defaults to `1.0`):
         Warm-up epochs.
     sft_learning_rate (`float`, *optional*, defaults to `5e-5`):
         Warm-up learning rate (paper: 1e-5 for 7B).
-    ppo_steps (`int`, *optional*, defaults to `40`):
+    ppo_steps (`int`, *optional*, defaults to `12`):
         PPO optimizer steps (2 per rollout: 2 PPO epochs).
     ppo_learning_rate (`float`, *optional*, defaults to `2e-6`):
         PPO learning rate (paper: 3e-7 for 7B).
@@ -59,7 +59,7 @@ class DemoArguments:
         KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT).
     batch_size (`int`, *optional*, defaults to `8`):
         Questions per device and step in both stages.
-    max_completion_length (`int`, *optional*, defaults to `160`):
+    max_completion_length (`int`, *optional*, defaults to `128`):
         Generated tokens per rollout / answer.
     use_vllm (`bool`, *optional*, defaults to `False`):
         Generate with vLLM (GPU) in PPO and evaluation.
@@ -73,15 +73,15 @@ class DemoArguments:
     )
     task: str = field(default="svamp", metadata={"help": "gsm8k, svamp, mathqa or mathqa_numeric."})
     cot: str = field(default="ncot", metadata={"help": "ncot or pcot."})
-    train_limit: int = field(default=384, metadata={"help": "Training questions used by both stages; 0 = all."})
-    eval_limit: int = field(default=100, metadata={"help": "Held-out test questions evaluated; 0 = all."})
-    sft_epochs: float = field(default=2.0, metadata={"help": "Warm-up epochs."})
+    train_limit: int = field(default=192, metadata={"help": "Training questions used by both stages; 0 = all."})
+    eval_limit: int = field(default=60, metadata={"help": "Held-out test questions evaluated; 0 = all."})
+    sft_epochs: float = field(default=1.0, metadata={"help": "Warm-up epochs."})
     sft_learning_rate: float = field(default=5e-5, metadata={"help": "Warm-up learning rate (paper: 1e-5 for 7B)."})
-    ppo_steps: int = field(default=40, metadata={"help": "PPO optimizer steps (2 per rollout: 2 PPO epochs)."})
+    ppo_steps: int = field(default=12, metadata={"help": "PPO optimizer steps (2 per rollout: 2 PPO epochs)."})
     ppo_learning_rate: float = field(default=2e-6, metadata={"help": "PPO learning rate (paper: 3e-7 for 7B)."})
     kl_coef: float = field(default=0.05, metadata={"help": "KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT)."})
     batch_size: int = field(default=8, metadata={"help": "Questions per device and step in both stages."})
-    max_completion_length: int = field(default=160, metadata={"help": "Generated tokens per rollout / answer."})
+    max_completion_length: int = field(default=128, metadata={"help": "Generated tokens per rollout / answer."})
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (GPU) in PPO and evaluation."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
 
