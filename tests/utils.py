@@ -45,6 +45,26 @@ def tiny_opt(vocab_size: int, seed: int = 0):
     return OPTForCausalLM(config)
 
 
+def tiny_llama_classifier(vocab_size: int, seed: int = 0, num_labels: int = 2, pad_token_id: int | None = None):
+    """A 2-layer random Llama with a classification head (a verifier: 2 labels, no pad token; a critic: 1 label)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+        pad_token_id=pad_token_id,
+    )
+    return LlamaForSequenceClassification(config)
+
+
 _DOC_PARAM = re.compile(r"^(\w+) \((.*)\):$", re.MULTILINE)
 _DOC_DEFAULT = re.compile(r"defaults to `(.+?)`")
 

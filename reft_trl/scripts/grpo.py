@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+from .data_args import DataArguments, model_init_kwargs
+
 DEFAULT_NUM_GENERATIONS = 4
 """Sampled reasoning paths per question (TRL's own default is 8); the YAML recipe or `--num_generations` overrides."""
 
 
 @dataclass
-class GRPOScriptArguments:
+class GRPOScriptArguments(DataArguments):
     """The task, its chain-of-thought kind, and where the training questions come from."""
 
     task: str | None = field(
@@ -27,23 +29,6 @@ class GRPOScriptArguments:
             "choices": ["ncot", "pcot"],
         },
     )
-    dataset_source: str | None = field(
-        default=None,
-        metadata={
-            "help": "Data source: None (bundled default), 'reft', 'original', 'hub', or a path / URL to a "
-            "ReFT-format JSON or JSON-lines file."
-        },
-    )
-    dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
-    train_limit: int | None = field(default=None, metadata={"help": "Use only the first N training questions."})
-    template: str = field(
-        default="reft",
-        metadata={
-            "help": "Prompt format: 'reft' (the paper's) or 'chat' (the tokenizer's template).",
-            "choices": ["reft", "chat"],
-        },
-    )
-    skip_bad_rows: bool = field(default=False, metadata={"help": "Skip malformed data rows instead of failing."})
     max_prompt_length: int | None = field(
         default=300,
         metadata={"help": "Drop training questions whose prompt is longer than this many tokens (None keeps all)."},
@@ -56,7 +41,6 @@ def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
     from transformers import AutoConfig, AutoTokenizer
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
 
-    from reft_trl.data import load_task
     from reft_trl.rewards import get_reward
     from reft_trl.trainers.tokenization import drop_long_prompts, fill_special_tokens
 
@@ -65,32 +49,15 @@ def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
     if model_args.model_name_or_path is None:
         raise ValueError("Set the model to train: --model_name_or_path <the warm-up checkpoint>.")
 
-    model_init_kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-    )
-    if training_args.model_init_kwargs is not None:
-        model_init_kwargs.update(training_args.model_init_kwargs)
-    training_args.model_init_kwargs = model_init_kwargs
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
 
     hub_kwargs = dict(revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, padding_side="left", **hub_kwargs)
     model_config = AutoConfig.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
     fill_special_tokens(tokenizer, model_config)
 
-    dataset = load_task(
-        script_args.task,
-        cot=script_args.cot,
-        split=script_args.dataset_split,
-        source=script_args.dataset_source,
-        template=script_args.template,
-        limit=script_args.train_limit,
-        skip_bad_rows=script_args.skip_bad_rows,
-        # As in the PPO stage: P-CoT rollouts start after the program header and the question as its docstring
-        program_prefix_in_prompt=script_args.cot == "pcot",
-    )
+    # As in the PPO stage: P-CoT rollouts start after the program header and the question as its docstring
+    dataset = script_args.load(script_args.task, script_args.cot, for_rollouts=True)
     dataset = drop_long_prompts(dataset, tokenizer, script_args.max_prompt_length)
 
     trainer = GRPOTrainer(

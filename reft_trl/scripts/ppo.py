@@ -6,60 +6,30 @@ The logic behind `examples/ppo_reft.py` and `reft-trl ppo`.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+
+from .data_args import DataArguments, model_init_kwargs
+
+ReFTScriptArguments = DataArguments
 
 
-@dataclass
-class ReFTScriptArguments:
-    """Where the training questions come from (the task and chain-of-thought kind are in the trainer config)."""
-
-    dataset_source: str | None = field(
-        default=None,
-        metadata={
-            "help": "Data source: None (bundled default), 'reft', 'original', 'hub', or a path / URL to a "
-            "ReFT-format JSON or JSON-lines file."
-        },
-    )
-    dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
-    train_limit: int | None = field(default=None, metadata={"help": "Use only the first N training questions."})
-    template: str = field(
-        default="reft", metadata={"help": "Prompt format: 'reft' (the paper's) or 'chat' (the tokenizer's template)."}
-    )
-    skip_bad_rows: bool = field(default=False, metadata={"help": "Skip malformed data rows instead of failing."})
-
-
-def main(script_args: ReFTScriptArguments, training_args, model_args) -> None:
+def main(script_args: DataArguments, training_args, model_args) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
     from reft_trl import ReFTPPOTrainer
-    from reft_trl.data import load_task
 
     if training_args.task is None:
         raise ValueError("Set `task` (gsm8k, svamp, mathqa, mathqa_numeric) in the recipe or on the command line.")
-    dataset = load_task(
-        training_args.task,
-        cot=training_args.cot,
-        split=script_args.dataset_split,
-        source=script_args.dataset_source,
-        template=script_args.template,
-        limit=script_args.train_limit,
-        skip_bad_rows=script_args.skip_bad_rows,
-        # The paper force-prefixes P-CoT rollouts with the program header and the question as its docstring
-        program_prefix_in_prompt=training_args.cot == "pcot",
-    )
+    # The paper force-prefixes P-CoT rollouts with the program header and the question as its docstring
+    dataset = script_args.load(training_args.task, training_args.cot, for_rollouts=True)
 
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path, revision=model_args.model_revision, padding_side="left"
     )
-    quantization_config = get_quantization_config(model_args)
     model = AutoModelForCausalLM.from_pretrained(
         model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        dtype=model_args.dtype,
-        attn_implementation=model_args.attn_implementation,
-        quantization_config=quantization_config,
-        trust_remote_code=training_args.trust_remote_code,
+        quantization_config=get_quantization_config(model_args),
+        **model_init_kwargs(model_args, training_args),
     )
     trainer = ReFTPPOTrainer(
         model=model,

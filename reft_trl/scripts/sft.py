@@ -1,4 +1,4 @@
-"""ReFT stage 1: SFT warm-up on (question, chain of thought) pairs. The model saved in `output_dir` (by default the
+"""ReFT stage 1: SFT warm-up on (question, chain of thought) pairs.
 
 The logic behind `examples/sft_warmup.py` and `reft-trl sft`.
 """
@@ -6,40 +6,10 @@ The logic behind `examples/sft_warmup.py` and `reft-trl sft`.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 
+from .data_args import DataArguments, model_init_kwargs
 
-@dataclass
-class ScriptArguments:
-    """
-    Where the training data comes from. The task and chain-of-thought kind are `--task` and `--cot` of
-    [`ReFTSFTConfig`], shared with the PPO stage's config.
-
-    Args:
-        dataset_source (`str` or `None`, *optional*, defaults to `None`):
-            Data source: `None` for the bundled ReFT files, `"reft"`, `"original"`, `"hub"`, or the path / URL of a
-            ReFT-format JSON or JSON-lines file.
-        train_limit (`int` or `None`, *optional*, defaults to `None`):
-            Train on the first `train_limit` examples only.
-        template (`str`, *optional*, defaults to `"reft"`):
-            `"reft"` for the paper's plain-text prompt, `"chat"` for the same text in the tokenizer's chat template.
-    """
-
-    dataset_source: str | None = field(
-        default=None,
-        metadata={
-            "help": "Data source: None for the bundled ReFT files, 'reft', 'original', 'hub', or the path / URL of a "
-            "ReFT-format JSON or JSON-lines file."
-        },
-    )
-    train_limit: int | None = field(default=None, metadata={"help": "Train on the first N examples only."})
-    template: str = field(
-        default="reft",
-        metadata={
-            "help": "'reft' (the paper's plain-text prompt) or 'chat' (the tokenizer's chat template).",
-            "choices": ["reft", "chat"],
-        },
-    )
+ScriptArguments = DataArguments
 
 
 def main(script_args, training_args, model_args):
@@ -48,7 +18,6 @@ def main(script_args, training_args, model_args):
     from transformers import AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
-    from reft_trl.data import load_task
     from reft_trl.trainers.sft_trainer import ReFTSFTTrainer, checkpoint_for_epoch
 
     if training_args.task is None:
@@ -56,29 +25,14 @@ def main(script_args, training_args, model_args):
     if model_args.model_name_or_path is None:
         raise ValueError("Set the model to warm up: --model_name_or_path <local path or Hub id>.")
 
-    model_init_kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-    )
-    if training_args.model_init_kwargs is not None:
-        model_init_kwargs.update(training_args.model_init_kwargs)
-    training_args.model_init_kwargs = model_init_kwargs
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
         trust_remote_code=training_args.trust_remote_code,
     )
 
-    train_dataset = load_task(
-        training_args.task,
-        cot=training_args.cot,
-        split="train",
-        source=script_args.dataset_source,
-        template=script_args.template,
-        limit=script_args.train_limit,
-    )
+    train_dataset = script_args.load(training_args.task, training_args.cot)
 
     trainer = ReFTSFTTrainer(
         model=model_args.model_name_or_path,

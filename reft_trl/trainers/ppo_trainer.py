@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import os
-import textwrap
 from collections.abc import Callable
 
 import torch
@@ -26,6 +25,7 @@ from trl import GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable_dropout_in_model, use_adapter
 
+from .paper import REFT_PAPER
 from .ppo_config import ReFTPPOConfig
 from .ppo_math import (
     compute_gae,
@@ -96,18 +96,7 @@ class ReFTPPOTrainer(GRPOTrainer):
 
     _tag_names = ["trl", "reft", "ppo"]
     _name = "ReFT-PPO"
-    _paper = {
-        "title": "ReFT: Reasoning with Reinforced Fine-Tuning",
-        "id": "2401.08967",
-        # docstyle-ignore
-        "citation": textwrap.dedent("""\
-            @inproceedings{luong2024reft,
-                title        = {{ReFT: Reasoning with Reinforced Fine-Tuning}},
-                author       = {Trung Quoc Luong and Xinbo Zhang and Zhanming Jie and Peng Sun and Xiaoran Jin and Hang Li},
-                year         = 2024,
-                booktitle    = {Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics},
-            }"""),
-    }
+    _paper = REFT_PAPER
 
     def __init__(
         self,

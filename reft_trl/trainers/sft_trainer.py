@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 from datasets import Dataset, IterableDataset
@@ -25,6 +24,7 @@ from trl import SFTTrainer
 from trl.data_utils import is_conversational
 from trl.trainer.utils import get_config_model_id
 
+from .paper import REFT_PAPER
 from .sft_config import ReFTSFTConfig
 from .tokenization import fill_special_tokens
 
@@ -77,18 +77,7 @@ class ReFTSFTTrainer(SFTTrainer):
 
     _tag_names = ["trl", "reft", "sft"]
     _name = "ReFT-SFT"
-    _paper = {
-        "title": "ReFT: Reasoning with Reinforced Fine-Tuning",
-        "id": "2401.08967",
-        # docstyle-ignore
-        "citation": textwrap.dedent("""\
-            @inproceedings{luong2024reft,
-                title        = {{ReFT: Reasoning with Reinforced Fine-Tuning}},
-                author       = {Trung Quoc Luong and Xinbo Zhang and Zhanming Jie and Peng Sun and Xiaoran Jin and Hang Li},
-                year         = 2024,
-                booktitle    = {Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics},
-            }"""),
-    }
+    _paper = REFT_PAPER
 
     def __init__(
         self,

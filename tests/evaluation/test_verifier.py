@@ -24,25 +24,7 @@ from reft_trl.evaluation.verifier import (
     train_verifier,
 )
 from reft_trl.rewards import answers_match, extract_answer
-from tests.utils import docstring_mismatches, tiny_llama
-
-
-def tiny_llama_classifier(vocab_size: int, seed: int = 0):
-    """A 2-layer random Llama with a 2-class head and no pad token in its config, as a fresh verifier has."""
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        num_labels=2,
-    )
-    return LlamaForSequenceClassification(config)
+from tests.utils import docstring_mismatches, tiny_llama, tiny_llama_classifier
 
 
 def test_doctests_pass():

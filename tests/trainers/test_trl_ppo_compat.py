@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import torch
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from reft_trl.trainers.trl_ppo_compat import PPOConfig, PPOTrainer
 from tests.trainers.test_ppo_trainer import SMALL_VOCAB, logged
-from tests.utils import tiny_llama
+from tests.utils import tiny_llama, tiny_llama_classifier
 
 
-def tiny_classifier(seed: int, vocab_size: int = SMALL_VOCAB) -> LlamaForSequenceClassification:
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, num_labels=1, pad_token_id=0,
-    )  # fmt: skip
-    return LlamaForSequenceClassification(config)
+def tiny_classifier(seed: int, vocab_size: int = SMALL_VOCAB):
+    return tiny_llama_classifier(vocab_size, seed=seed, num_labels=1, pad_token_id=0)
 
 
 def test_trl_112_style_call_with_reward_and_value_models(tokenizer, tmp_path):
