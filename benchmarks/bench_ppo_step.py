@@ -1,0 +1,410 @@
+"""PPO step time and peak memory on CPU: `reft_trl.ReFTPPOTrainer` against TRL 1.12's PPOTrainer and TRL 1.16's GRPO.
+
+Every trainer runs in its own subprocess, one after another, with its own Python: the project venv (TRL 1.16) for
+ReFTPPOTrainer and GRPOTrainer, a second venv holding TRL 1.12 for `trl.experimental.ppo.PPOTrainer`, the last TRL
+with PPO. All of them train SmolLM2-135M-Instruct in fp32 on the same SVAMP questions (the ReFT N-CoT prompt),
+with the same sampling (temperature 0.7, top_k 0, top_p 1; TRL 1.12 hard-codes top_k 0 and top_p 1), the same
+completion budget, 2 PPO epochs over each rollout and one mini-batch.
+
+The unit compared is the ROLLOUT: one batch of completions plus the PPO epochs over it. TRL 1.12 counts one rollout
+as one step; GRPO and ReFTPPOTrainer take one optimizer step per epoch (`steps_per_generation * num_iterations` =
+2 optimizer steps per rollout). The first rollout is a warm-up, reported apart and left out of the steady-state mean.
+
+What each trainer holds:
+
+- `reft`: ReFTPPOTrainer; critic = a value head on the policy's backbone, reward = `AnswerMatchReward` (no reward
+  model), KL in the reward against a frozen copy of the policy. 8 prompts x 1 completion.
+- `trl112`: PPOTrainer; policy, reference copy, value model and reward model (the value and reward models are the
+  same SmolLM2 weights with a fresh 1-label `*ForSequenceClassification` head), KL in the reward. 8 prompts x 1.
+- `grpo`: GRPOTrainer, beta 0 (no reference), `AnswerMatchReward`; 4 prompts x 2 completions.
+- `grpo_kl`: the same with beta 0.05 (a reference model and the KL term in the loss).
+
+Setup of the TRL 1.12 venv (once, a few minutes, CPU wheels from PyPI):
+
+    python3 -m venv .venv-trl112
+    .venv-trl112/bin/pip install torch==2.13.0
+    .venv-trl112/bin/pip install -r benchmarks/requirements-trl112.txt
+
+Usage:
+
+    python benchmarks/bench_ppo_step.py --quick              # sanity run: 2 rollouts of 16 tokens each
+    python benchmarks/bench_ppo_step.py                      # 6 rollouts of up to 64 tokens, all four trainers
+    python benchmarks/bench_ppo_step.py --steps 8 --trainers reft trl112 --json outputs/ppo_step.json
+
+Per-rollout wall time is the gap between consecutive rollout ends (a `TrainerCallback`'s `on_step_end`); peak memory
+is the worker's `ru_maxrss` at exit; "after build" is its RSS once the trainer is constructed. Torch keeps its
+default thread count (one per core) in every worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKERS = Path(__file__).resolve().parent / "ppo_step"
+PROJECT_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+TRL112_PYTHON = REPO_ROOT / ".venv-trl112" / "bin" / "python"
+TRAINERS = ("reft", "trl112", "grpo", "grpo_kl")
+LABELS = {
+    "reft": "ReFTPPOTrainer (TRL 1.16)",
+    "trl112": "TRL 1.12 PPOTrainer",
+    "grpo": "TRL 1.16 GRPO, beta 0",
+    "grpo_kl": "TRL 1.16 GRPO, beta 0.05",
+}
+BASELINE = "trl112"
+TARGET_RATIO = 0.7
+VERSION_PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets")
+GRPO_KL_BETA = 0.05
+KL_COEF = 0.05
+LEARNING_RATE = 3e-6  # TRL 1.12 PPOConfig's default; does not change the cost of a step
+SEED = 0
+QUICK = {"steps": 2, "response_length": 16}
+QUIET_SHARE = 0.10  # start a worker once other processes use less than this share of the CPUs ...
+QUIET_WINDOW_S = 3.0  # ... over this window
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6, help="rollouts per trainer, the first being a warm-up")
+    parser.add_argument("--batch", type=int, default=8, help="completions per rollout")
+    parser.add_argument("--response-length", type=int, default=64, help="maximum new tokens per completion")
+    parser.add_argument("--ppo-epochs", type=int, default=2)
+    parser.add_argument("--temperature", type=float, default=0.7, help="TRL 1.12 samples at 0.7 by default")
+    parser.add_argument(
+        "--num-prompts", type=int, default=None, help="SVAMP questions in the dataset (default: --batch)"
+    )
+    parser.add_argument("--trainers", nargs="+", choices=TRAINERS, default=list(TRAINERS))
+    parser.add_argument(
+        "--trl112-stop-token",
+        choices=("eos", "none"),
+        default="eos",
+        help="TRL 1.12's `stop_token`: 'eos' stops and truncates at EOS as the TRL 1.16 trainers do; 'none' (its "
+        "default) generates every completion to full length",
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs of every trainer, alternating the order")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help=f"before each worker, wait up to this many seconds for other processes to use < {QUIET_SHARE * 100:.0f}%% of "
+        "the CPUs (0: do not wait)",
+    )
+    parser.add_argument(
+        "--max-other-cpu",
+        type=float,
+        default=QUIET_SHARE,
+        help="leave out of the steady state the rollouts during which other processes used more than this share of "
+        "the CPUs (1: keep all)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"short sanity run: {QUICK}")
+    parser.add_argument("--project-python", default=str(PROJECT_PYTHON))
+    parser.add_argument("--trl112-python", default=str(TRL112_PYTHON))
+    parser.add_argument("--json", help="also write the raw results here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
+    if args.steps < 2:
+        parser.error("--steps must be at least 2 (one warm-up rollout plus one measured)")
+    return args
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Machine and packages
+
+
+def machine_lines() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
+    )
+    return [
+        f"cpu: {cpu}; {os.cpu_count()} logical cores ({len(os.sched_getaffinity(0))} usable)",
+        f"memory: {mem_kib * 1024 / 1e9:.1f} GB; {platform.system()} {platform.release()}; Python {platform.python_version()}",
+    ]
+
+
+def package_versions(python: str) -> str:
+    snippet = (
+        "import importlib.metadata as m\n"
+        f"for name in {VERSION_PACKAGES!r}:\n"
+        "    print(f'{name} {m.version(name)}', end='; ')"
+    )
+    done = subprocess.run([python, "-c", snippet], capture_output=True, text=True)
+    return done.stdout.strip().rstrip(";") if done.returncode == 0 else f"unavailable ({done.stderr.strip()[-200:]})"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Workers
+
+
+def run_worker(command: list[str], log_path: Path) -> float:
+    """Run one worker, its output going to `log_path`; raise with the log's tail if it fails."""
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
+        raise RuntimeError(f"{shlex.join(command)} exited with {done.returncode}; log {log_path}:\n{tail}")
+    return time.perf_counter() - start
+
+
+def worker_config(args, shared: dict, trainer: str) -> dict:
+    return {
+        **shared,
+        "batch": args.batch,
+        "response_length": args.response_length,
+        "ppo_epochs": args.ppo_epochs,
+        "temperature": args.temperature,
+        "rollouts": args.steps,
+        "learning_rate": LEARNING_RATE,
+        "kl_coef": KL_COEF,
+        "seed": SEED,
+        "num_generations": 2,
+        "beta": GRPO_KL_BETA if trainer == "grpo_kl" else 0.0,
+        "trl112_stop_token": None if args.trl112_stop_token == "none" else args.trl112_stop_token,
+    }
+
+
+def worker_command(args, trainer: str, result: Path, config: Path) -> list[str]:
+    if trainer == "trl112":
+        return [args.trl112_python, str(WORKERS / "worker_trl112.py"), str(result), "--config", str(config)]
+    mode = "grpo" if trainer.startswith("grpo") else trainer
+    return [args.project_python, str(WORKERS / "worker_trl116.py"), mode, str(result), "--config", str(config)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A quiet machine
+
+
+def other_cpu_share(window_s: float) -> float:
+    """Share of the machine's CPU capacity used over `window_s` seconds (this process sleeps meanwhile)."""
+
+    def busy_and_total():
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        return sum(fields) - fields[3] - fields[4], sum(fields)
+
+    busy0, total0 = busy_and_total()
+    time.sleep(window_s)
+    busy1, total1 = busy_and_total()
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(max_wait_s: float, threshold: float = QUIET_SHARE, window_s: float = QUIET_WINDOW_S) -> str:
+    """Wait (at most `max_wait_s`) until other processes use less than `threshold` of the CPUs; say how it went."""
+    start = time.perf_counter()
+    share = other_cpu_share(window_s)
+    while share >= threshold and time.perf_counter() - start < max_wait_s:
+        share = other_cpu_share(window_s)
+    waited = time.perf_counter() - start
+    return f"waited {waited:.0f} s for a quiet machine, busy {share:.0%}" + (
+        " (gave up)" if share >= threshold else ""
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Summary
+
+
+def other_share(row: dict) -> float:
+    """Share of the CPUs that other processes used during one rollout."""
+    return row["other_cpu_s"] / (row["wall_s"] * (os.cpu_count() or 1))
+
+
+def summarize(runs: list[dict], max_other_share: float) -> dict:
+    """One trainer's repeats pooled: the first rollout of each is a warm-up, the others are steady state; steady
+    rollouts during which other processes used more than `max_other_share` of the CPUs are left out (all are kept
+    when that would leave none)."""
+    warmups = [run["rollouts"][0] for run in runs]
+    all_steady = [row for run in runs for row in run["rollouts"][1:]]
+    steady = [row for row in all_steady if other_share(row) <= max_other_share] or all_steady
+    everything = warmups + all_steady
+
+    def mean(key, rows=steady):
+        return statistics.fmean(row[key] for row in rows)
+
+    wall = [row["wall_s"] for row in steady]
+    cores = os.cpu_count() or 1
+    first = runs[0]
+    return {
+        "steady_s": statistics.fmean(wall),
+        "steady_sd_s": statistics.stdev(wall) if len(wall) > 1 else 0.0,
+        "steady_median_s": statistics.median(wall),
+        "steady_min_s": min(wall),
+        "steady_rollouts": len(wall),
+        "all_steady_rollouts": len(all_steady),
+        "all_steady_s": statistics.fmean(row["wall_s"] for row in all_steady),
+        "first_s": mean("wall_s", warmups),
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "rss_after_build_mb": statistics.fmean(run["rss_after_build_mb"] for run in runs),
+        "rss_after_imports_mb": statistics.fmean(run["rss_after_imports_mb"] for run in runs),
+        "generate_s": mean("generate_s"),
+        "score_s": mean("score_s"),
+        "rollout_forward_s": mean("rollout_forward_s"),
+        "update_s": mean("update_s"),
+        "other_cpu_share": sum(row["other_cpu_s"] for row in steady) / (sum(wall) * cores),
+        "own_cpu_share": sum(row["own_cpu_s"] for row in steady) / (sum(wall) * cores),
+        "mean_completion_length": mean("mean_completion_length", everything),
+        "decoding_steps": mean("decoding_steps", everything),
+        "prompt_width": mean("prompt_width", everything),
+        "completions": first["completions_per_rollout"],
+        "prompts": first["prompts_per_rollout"],
+        "torch_threads": sorted({run["torch_threads"] for run in runs}),
+        "build_s": statistics.fmean(run["build_s"] for run in runs),
+    }
+
+
+def ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline:.2f}" if baseline and not math.isnan(baseline) else "-"
+
+
+def print_tables(summaries: dict[str, dict]) -> None:
+    base = summaries.get(BASELINE)
+    print(
+        "seconds per rollout (steady: mean ± sd over the non-warm-up rollouts with other processes below the "
+        "--max-other-cpu share; median of those; first: the warm-up rollout)"
+    )
+    header = f"{'trainer':<26} {'steady mean':>14} {'median':>7} {'first':>7} {'peak RSS':>9} {'after build':>11}" + (
+        f" {'time/1.12':>9} {'median/1.12':>11} {'peak/1.12':>9}" if base else ""
+    )
+    print(header)
+    print("-" * len(header))
+    for name, s in summaries.items():
+        line = (
+            f"{LABELS[name]:<26} {s['steady_s']:>6.2f} ± {s['steady_sd_s']:<5.2f} {s['steady_median_s']:>7.2f}"
+            f" {s['first_s']:>7.2f} {s['peak_rss_mb'] / 1000:>6.2f} GB {s['rss_after_build_mb'] / 1000:>8.2f} GB"
+        )
+        if base:
+            line += (
+                f" {ratio(s['steady_s'], base['steady_s']):>9}"
+                f" {ratio(s['steady_median_s'], base['steady_median_s']):>11}"
+                f" {ratio(s['peak_rss_mb'], base['peak_rss_mb']):>9}"
+            )
+        print(line)
+    if base and "reft" in summaries:
+        ours = summaries["reft"]
+        print(
+            f"targets, ours / TRL 1.12 <= {TARGET_RATIO}: time {ratio(ours['steady_s'], base['steady_s'])} "
+            f"(median {ratio(ours['steady_median_s'], base['steady_median_s'])}), "
+            f"peak memory {ratio(ours['peak_rss_mb'], base['peak_rss_mb'])}"
+        )
+
+    print("\nsteady-state split of a rollout: seconds (share)")
+    header = (
+        f"{'trainer':<26} {'generate':>14} {'score':>13} {'rollout fwd':>13} {'PPO update':>14}"
+        f" {'mean len':>8} {'decode steps':>12} {'prompt width':>12} {'other CPU':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, s in summaries.items():
+        cells = [
+            f"{s[key]:>6.2f} ({s[key] / s['steady_s']:>4.0%})"
+            for key in ("generate_s", "score_s", "rollout_forward_s", "update_s")
+        ]
+        print(
+            f"{LABELS[name]:<26} {cells[0]:>14} {cells[1]:>13} {cells[2]:>13} {cells[3]:>14}"
+            f" {s['mean_completion_length']:>8.1f} {s['decoding_steps']:>12.1f} {s['prompt_width']:>12.1f}"
+            f" {s['other_cpu_share']:>9.0%}"
+        )
+    print(
+        "generate: sampling; score: reward functions or reward model; rollout fwd: the rest of the rollout (no-grad "
+        "forwards of policy, critic, reference; GAE); PPO update: forward + backward + optimizer step of every epoch. "
+        "mean len: tokens per completion up to and including EOS; decode steps: decoding steps run by `generate` "
+        "(the longest completion of its batch); prompt width: the longest prompt of the batch, in tokens (prompts "
+        "are padded to it); these three over all rollouts; other CPU: CPU capacity used by other "
+        "processes during the steady rollouts (0% = a quiet machine)."
+    )
+    print(
+        "\nper trainer: completions (prompts) per rollout, torch threads, steady rollouts kept / run (mean of all "
+        "run), build time, RSS after imports"
+    )
+    for name, s in summaries.items():
+        print(
+            f"  {LABELS[name]:<26} {s['completions']} ({s['prompts']}), {s['torch_threads']} threads, "
+            f"{s['steady_rollouts']}/{s['all_steady_rollouts']} steady rollouts ({s['all_steady_s']:.2f} s), "
+            f"build {s['build_s']:.1f} s, RSS after imports {s['rss_after_imports_mb'] / 1000:.2f} GB"
+        )
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if "trl112" in args.trainers and not Path(args.trl112_python).exists():
+        sys.exit(
+            f"{args.trl112_python} not found. Create the TRL 1.12 venv (see this script's docstring) or leave trl112 "
+            "out with --trainers."
+        )
+    print("command:", shlex.join(["python", os.path.relpath(__file__, REPO_ROOT), *sys.argv[1:]]))
+    for line in machine_lines():
+        print(line)
+    print(f"project venv: {package_versions(args.project_python)}")
+    if "trl112" in args.trainers:
+        print(f"TRL 1.12 venv: {package_versions(args.trl112_python)}")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ppo-step-"))
+    prepared = work / "prepared.json"
+    num_prompts = args.num_prompts or args.batch
+    run_worker(
+        [
+            args.project_python,
+            str(WORKERS / "worker_trl116.py"),
+            "prepare",
+            str(prepared),
+            "--num-prompts",
+            str(num_prompts),
+        ],
+        work / "prepare.log",
+    )
+    shared = json.loads(prepared.read_text())
+    print(
+        f"{args.steps} rollouts per trainer and repeat (1 warm-up), {args.repeats} repeat(s), {args.batch} "
+        f"completions of up to {args.response_length} tokens, {args.ppo_epochs} PPO epochs, 1 mini-batch, fp32; "
+        f"{num_prompts} SVAMP questions; logs in {work}\n"
+    )
+
+    results = {trainer: [] for trainer in args.trainers}
+    for repeat in range(args.repeats):
+        order = args.trainers if repeat % 2 == 0 else args.trainers[::-1]
+        for trainer in order:
+            tag = f"{trainer}.{repeat}"
+            config_path, result_path = work / f"{tag}.config.json", work / f"{tag}.result.json"
+            config_path.write_text(json.dumps(worker_config(args, shared, trainer)))
+            quiet = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else "no wait"
+            seconds = run_worker(worker_command(args, trainer, result_path, config_path), work / f"{tag}.log")
+            results[trainer].append(json.loads(result_path.read_text()))
+            rollouts = results[trainer][-1]["rollouts"]
+            print(
+                f"  repeat {repeat}: {LABELS[trainer]} done in {seconds:.0f} s ({quiet}); rollouts (s, other CPU) "
+                + " ".join(f"{row['wall_s']:.1f} ({other_share(row):.0%})" for row in rollouts),
+                flush=True,
+            )
+    summaries = {trainer: summarize(runs, args.max_other_cpu) for trainer, runs in results.items()}
+    print()
+    print_tables(summaries)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "results": results, "summaries": summaries}, indent=1)
+        )
+        print(f"\nraw results: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
