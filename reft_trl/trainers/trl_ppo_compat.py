@@ -41,12 +41,10 @@ class PPOTrainer(ReFTPPOTrainer):
     ):
         if data_collator is not None:
             warnings.warn("data_collator is ignored: prompts are collated by the GRPO machinery.", stacklevel=2)
-        reward_funcs = None
         if reward_model is None and args.task is None:
             raise ValueError("Pass reward_model, or set `task` in the config for the answer-match reward.")
         super().__init__(
             model=model,
-            reward_funcs=reward_funcs,
             args=args,
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
