@@ -29,11 +29,19 @@ Usage:
 
     python benchmarks/bench_ppo_step.py --quick              # sanity run: 2 rollouts of 16 tokens each
     python benchmarks/bench_ppo_step.py                      # 6 rollouts of up to 64 tokens, all four trainers
-    python benchmarks/bench_ppo_step.py --steps 8 --trainers reft trl112 --json outputs/ppo_step.json
+    python benchmarks/bench_ppo_step.py --trainers reft trl112 --steps 4 --repeats 4 --json outputs/ppo_step.json
+    python benchmarks/bench_ppo_step.py --from-json outputs/ppo_step.json   # print the tables again
 
-Per-rollout wall time is the gap between consecutive rollout ends (a `TrainerCallback`'s `on_step_end`); peak memory
-is the worker's `ru_maxrss` at exit; "after build" is its RSS once the trainer is constructed. Torch keeps its
-default thread count (one per core) in every worker.
+Per-rollout wall time is the gap between consecutive rollout ends (a `TrainerCallback`'s `on_step_end`), split into
+generation, scoring, the rest of the rollout and the PPO update (see `ppo_step/probe.py`); peak memory is the
+worker's `ru_maxrss` at exit; "after build" is its RSS once the trainer is constructed (weights are memory-mapped, so
+this undercounts models not yet touched). Torch keeps its default thread count (one per core) in every worker.
+
+On a small shared machine other processes distort the times badly: with one torch thread per core, a competing
+process that takes half a core can make a rollout several times slower. So each worker starts only once the machine
+is quiet (`--quiet-wait`), every rollout records the CPU time other processes used meanwhile, and rollouts above
+`--max-other-cpu` are left out of the times (the tables say how many were kept). `--repeats` runs the trainers again in
+reverse order (ABBA), and the ratio ours / TRL 1.12 is also given per repeat, from runs made back to back.
 """
 
 from __future__ import annotations
@@ -111,6 +119,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--project-python", default=str(PROJECT_PYTHON))
     parser.add_argument("--trl112-python", default=str(TRL112_PYTHON))
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--from-json", help="print the tables of an earlier --json file instead of running")
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -125,20 +134,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def machine_lines() -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor() or "unknown",
-    )
+    cpuinfo = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        cpuinfo.setdefault(key.strip(), value.strip())  # the first core's values
+    flags = set(cpuinfo.get("flags", "").split())
+    vector = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
+    guest = ", virtual machine" if "hypervisor" in flags else ""
     mem_kib = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
     )
     return [
-        f"cpu: {cpu}; {os.cpu_count()} logical cores ({len(os.sched_getaffinity(0))} usable)",
-        f"memory: {mem_kib * 1024 / 1e9:.1f} GB; {platform.system()} {platform.release()}; Python {platform.python_version()}",
+        f"cpu: {cpuinfo.get('model name', platform.processor() or 'unknown')} (family {cpuinfo.get('cpu family')} "
+        f"model {cpuinfo.get('model')}, {float(cpuinfo.get('cpu MHz', 'nan')):.0f} MHz, {vector}{guest}); "
+        f"{os.cpu_count()} logical cores ({len(os.sched_getaffinity(0))} usable)",
+        f"memory: {mem_kib * 1024 / 1e9:.1f} GB; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}",
     ]
 
 
@@ -230,13 +241,14 @@ def other_share(row: dict) -> float:
 
 
 def summarize(runs: list[dict], max_other_share: float) -> dict:
-    """One trainer's repeats pooled: the first rollout of each is a warm-up, the others are steady state; steady
-    rollouts during which other processes used more than `max_other_share` of the CPUs are left out (all are kept
+    """One trainer's repeats pooled: the first rollout of each is a warm-up, the others are steady state. Rollouts
+    during which other processes used more than `max_other_share` of the CPUs are left out of the times (all are kept
     when that would leave none)."""
-    warmups = [run["rollouts"][0] for run in runs]
+    all_warmups = [run["rollouts"][0] for run in runs]
     all_steady = [row for run in runs for row in run["rollouts"][1:]]
+    warmups = [row for row in all_warmups if other_share(row) <= max_other_share] or all_warmups
     steady = [row for row in all_steady if other_share(row) <= max_other_share] or all_steady
-    everything = warmups + all_steady
+    everything = all_warmups + all_steady
 
     def mean(key, rows=steady):
         return statistics.fmean(row[key] for row in rows)
@@ -250,6 +262,7 @@ def summarize(runs: list[dict], max_other_share: float) -> dict:
         "steady_median_s": statistics.median(wall),
         "steady_min_s": min(wall),
         "steady_rollouts": len(wall),
+        "warmups": f"{len(warmups)}/{len(all_warmups)}",
         "all_steady_rollouts": len(all_steady),
         "all_steady_s": statistics.fmean(row["wall_s"] for row in all_steady),
         "first_s": mean("wall_s", warmups),
@@ -280,7 +293,7 @@ def print_tables(summaries: dict[str, dict]) -> None:
     base = summaries.get(BASELINE)
     print(
         "seconds per rollout (steady: mean ± sd over the non-warm-up rollouts with other processes below the "
-        "--max-other-cpu share; median of those; first: the warm-up rollout)"
+        "--max-other-cpu share; median of those; first: the warm-up rollout, same filter)"
     )
     header = f"{'trainer':<26} {'steady mean':>14} {'median':>7} {'first':>7} {'peak RSS':>9} {'after build':>11}" + (
         f" {'time/1.12':>9} {'median/1.12':>11} {'peak/1.12':>9}" if base else ""
@@ -334,24 +347,50 @@ def print_tables(summaries: dict[str, dict]) -> None:
     )
     print(
         "\nper trainer: completions (prompts) per rollout, torch threads, steady rollouts kept / run (mean of all "
-        "run), build time, RSS after imports"
+        "run), warm-ups kept / run, build time, RSS after imports"
     )
     for name, s in summaries.items():
         print(
             f"  {LABELS[name]:<26} {s['completions']} ({s['prompts']}), {s['torch_threads']} threads, "
             f"{s['steady_rollouts']}/{s['all_steady_rollouts']} steady rollouts ({s['all_steady_s']:.2f} s), "
+            f"{s['warmups']} warm-ups, "
             f"build {s['build_s']:.1f} s, RSS after imports {s['rss_after_imports_mb'] / 1000:.2f} GB"
         )
 
 
+def print_paired_ratios(results: dict[str, list[dict]], max_other_share: float) -> None:
+    """Ours / TRL 1.12 within each repeat (the two ran back to back), so slow drifts of the machine cancel."""
+    if "reft" not in results or BASELINE not in results or len(results["reft"]) != len(results[BASELINE]):
+        return
+    pairs = []
+    for ours, theirs in zip(results["reft"], results[BASELINE]):
+        pairs.append(
+            (
+                summarize([ours], max_other_share)["steady_s"] / summarize([theirs], max_other_share)["steady_s"],
+                ours["peak_rss_mb"] / theirs["peak_rss_mb"],
+            )
+        )
+    print(
+        "\nours / TRL 1.12 per repeat (time, peak memory): "
+        + ", ".join(f"{time_ratio:.2f} / {memory_ratio:.2f}" for time_ratio, memory_ratio in pairs)
+    )
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        print("command:", saved.get("command") or saved["args"])
+        print_tables({trainer: summarize(runs, args.max_other_cpu) for trainer, runs in saved["results"].items()})
+        print_paired_ratios(saved["results"], args.max_other_cpu)
+        return
     if "trl112" in args.trainers and not Path(args.trl112_python).exists():
         sys.exit(
             f"{args.trl112_python} not found. Create the TRL 1.12 venv (see this script's docstring) or leave trl112 "
             "out with --trainers."
         )
-    print("command:", shlex.join(["python", os.path.relpath(__file__, REPO_ROOT), *sys.argv[1:]]))
+    command = shlex.join(["python", os.path.relpath(__file__, REPO_ROOT), *sys.argv[1:]])
+    print("command:", command)
     for line in machine_lines():
         print(line)
     print(f"project venv: {package_versions(args.project_python)}")
@@ -398,10 +437,11 @@ def main(argv=None) -> None:
     summaries = {trainer: summarize(runs, args.max_other_cpu) for trainer, runs in results.items()}
     print()
     print_tables(summaries)
+    print_paired_ratios(results, args.max_other_cpu)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(
-            json.dumps({"args": vars(args), "results": results, "summaries": summaries}, indent=1)
+            json.dumps({"command": command, "args": vars(args), "results": results, "summaries": summaries}, indent=1)
         )
         print(f"\nraw results: {args.json}")
 
