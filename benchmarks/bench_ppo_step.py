@@ -34,8 +34,8 @@ Usage:
 
 Per-rollout wall time is the gap between consecutive rollout ends (a `TrainerCallback`'s `on_step_end`), split into
 generation, scoring, the rest of the rollout and the PPO update (see `ppo_step/probe.py`); peak memory is the
-worker's `ru_maxrss` at exit; "after build" is its RSS once the trainer is constructed (weights are memory-mapped, so
-this undercounts models not yet touched). Torch keeps its default thread count (one per core) in every worker.
+worker's `ru_maxrss` at exit; "after build" is its RSS once the trainer is constructed and every weight it holds has
+been read once (safetensors weights are memory-mapped and become resident only when first read). Torch keeps its default thread count (one per core) in every worker.
 
 On a small shared machine other processes distort the times badly: with one torch thread per core, a competing
 process that takes half a core can make a rollout several times slower. So each worker starts only once the machine
@@ -246,12 +246,13 @@ def summarize(runs: list[dict], max_other_share: float) -> dict:
     when that would leave none)."""
     all_warmups = [run["rollouts"][0] for run in runs]
     all_steady = [row for run in runs for row in run["rollouts"][1:]]
-    warmups = [row for row in all_warmups if other_share(row) <= max_other_share] or all_warmups
-    steady = [row for row in all_steady if other_share(row) <= max_other_share] or all_steady
+    quiet_warmups = [row for row in all_warmups if other_share(row) <= max_other_share]
+    quiet_steady = [row for row in all_steady if other_share(row) <= max_other_share]
+    warmups, steady = quiet_warmups or all_warmups, quiet_steady or all_steady
     everything = all_warmups + all_steady
 
     def mean(key, rows=steady):
-        return statistics.fmean(row[key] for row in rows)
+        return statistics.fmean(row.get(key, math.nan) for row in rows)  # NaN: a field older results lack
 
     wall = [row["wall_s"] for row in steady]
     cores = os.cpu_count() or 1
@@ -261,8 +262,8 @@ def summarize(runs: list[dict], max_other_share: float) -> dict:
         "steady_sd_s": statistics.stdev(wall) if len(wall) > 1 else 0.0,
         "steady_median_s": statistics.median(wall),
         "steady_min_s": min(wall),
-        "steady_rollouts": len(wall),
-        "warmups": f"{len(warmups)}/{len(all_warmups)}",
+        "steady_rollouts": len(quiet_steady),
+        "warmups": f"{len(quiet_warmups)}/{len(all_warmups)}",
         "all_steady_rollouts": len(all_steady),
         "all_steady_s": statistics.fmean(row["wall_s"] for row in all_steady),
         "first_s": mean("wall_s", warmups),
@@ -346,8 +347,8 @@ def print_tables(summaries: dict[str, dict]) -> None:
         "processes during the steady rollouts (0% = a quiet machine)."
     )
     print(
-        "\nper trainer: completions (prompts) per rollout, torch threads, steady rollouts kept / run (mean of all "
-        "run), warm-ups kept / run, build time, RSS after imports"
+        "\nper trainer: completions (prompts) per rollout, torch threads, quiet steady rollouts / all (mean of all), "
+        "quiet warm-ups / all (with none quiet, all are used), build time, RSS after imports"
     )
     for name, s in summaries.items():
         print(

@@ -48,6 +48,22 @@ def cpu_seconds() -> tuple[float, float]:
     return machine, own.user + own.system
 
 
+def touch_weights(*modules) -> None:
+    """Read every parameter and buffer once: weights loaded from safetensors are memory-mapped and become resident
+    only when first read, so without this the RSS after building a trainer would miss the models not yet used."""
+    import torch
+
+    seen = set()
+    with torch.no_grad():
+        for module in modules:
+            if not isinstance(module, torch.nn.Module):
+                continue
+            for tensor in [*module.parameters(), *module.buffers()]:
+                if tensor.data_ptr() not in seen:
+                    seen.add(tensor.data_ptr())
+                    tensor.sum()
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (`ru_maxrss`, KiB on Linux), in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6

@@ -25,6 +25,7 @@ from probe import (
     read_json,
     rss_mb,
     start_result,
+    touch_weights,
     write_result,
 )
 
@@ -115,6 +116,7 @@ def run(result_path: str, config: dict) -> None:
     clock = RolloutClock(timer, steps_per_rollout=1)
     trainer.add_callback(clock)
 
+    touch_weights(trainer.model, trainer.ref_model, trainer.reward_model)
     gc.collect()
     result["rss_after_build_mb"] = rss_mb()
     train_start = time.perf_counter()

@@ -25,6 +25,7 @@ from probe import (
     read_json,
     rss_mb,
     start_result,
+    touch_weights,
     write_result,
 )
 
@@ -143,6 +144,7 @@ def run(trainer_name: str, result_path: str, config: dict) -> None:
     clock = RolloutClock(timer, steps_per_rollout)
     trainer.add_callback(clock)
 
+    touch_weights(trainer.model, trainer.ref_model, *trainer.reward_funcs)
     gc.collect()
     result["rss_after_build_mb"] = rss_mb()
     train_start = time.perf_counter()
