@@ -14,6 +14,9 @@ _EXPORTS = {
     "ReFTSFTConfig": "reft_trl.trainers.sft_config",
     "ReFTSFTTrainer": "reft_trl.trainers.sft_trainer",
     "checkpoint_for_epoch": "reft_trl.trainers.sft_trainer",
+    "OnlineSelfTrainingConfig": "reft_trl.trainers.online_self_training_config",
+    "OnlineSelfTrainingTrainer": "reft_trl.trainers.online_self_training_trainer",
+    "build_offline_self_training_dataset": "reft_trl.trainers.offline_self_training",
     "PPOConfig": "reft_trl.trainers.trl_ppo_compat",
     "PPOTrainer": "reft_trl.trainers.trl_ppo_compat",
     # rewards

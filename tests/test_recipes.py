@@ -13,7 +13,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
 ACCELERATE = RECIPES / "accelerate"
-SCRIPTS = {"sft": "sft_warmup.py", "ppo": "ppo_reft.py", "grpo": "grpo_reft.py"}
+SCRIPTS = {
+    "sft": "sft_warmup.py",
+    "ppo": "ppo_reft.py",
+    "grpo": "grpo_reft.py",
+    "offline_st": "offline_self_training.py",
+    "online_st": "online_self_training.py",
+}
 
 PAPER_MODELS = ("codellama-7b", "galactica-6.7b")
 PAPER_RUNS = [(task, cot) for task in ("gsm8k", "svamp", "mathqa") for cot in ("ncot", "pcot")]
@@ -46,14 +52,20 @@ def _load_example(stage: str):
     return sys.modules[name]
 
 
-def _parse(stage: str, path: Path, *extra: str):
-    """(script_args, training_args, model_args) as the script builds them from `--config path`."""
+def _parse_all(stage: str, path: Path, *extra: str):
+    """The argument dataclasses as the script builds them from `--config path`."""
     import torch
 
     args = ["--config", str(path), *extra]
     if not torch.cuda.is_available():
         args += ["--use_cpu", "true"]  # TrainingArguments refuses bf16 on a machine without GPU unless use_cpu
     return _load_example(stage).make_parser().parse_args_and_config(args=args, fail_with_unknown_args=True)
+
+
+def _parse(stage: str, path: Path, *extra: str):
+    """(script_args, training_args, model_args) as the script builds them from `--config path`."""
+    parsed = _parse_all(stage, path, *extra)
+    return parsed[0], parsed[-2], parsed[-1]
 
 
 def _stage(path: Path) -> str:
@@ -78,12 +90,12 @@ def test_every_paper_run_has_an_sft_and_a_ppo_recipe():
         RECIPES / task / model / cot / f"{stage}.yaml"
         for task, cot in PAPER_RUNS
         for model in PAPER_MODELS
-        for stage in ("sft", "ppo")
+        for stage in ("sft", "ppo", "offline_st", "online_st")
     }
-    found = set(_paper_recipe_paths("sft")) | set(_paper_recipe_paths("ppo"))
+    found = {path for stage in ("sft", "ppo", "offline_st", "online_st") for path in _paper_recipe_paths(stage)}
     assert found == expected
     assert (RECIPES / "gsm8k" / "codellama-7b" / "ncot" / "grpo.yaml").is_file()
-    for stage in ("sft", "ppo", "grpo"):
+    for stage in SCRIPTS:
         assert (RECIPES / "demo" / "smollm2-135m" / "svamp" / "ncot" / f"{stage}.yaml").is_file()
 
 
@@ -163,6 +175,46 @@ def test_ppo_recipe_has_the_papers_values(path):
     assert (training_args.max_prompt_length, training_args.max_completion_length) == (300, 400)
     assert training_args.num_generations == 1
     assert training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * PAPER_GPUS == 32
+
+
+@pytest.mark.parametrize("path", _paper_recipe_paths("online_st"), ids=_id)
+def test_online_self_training_recipe_has_the_authors_values(path):
+    data_args, training_args, model_args = _parse("online_st", path)
+    _, ppo, ppo_model = _parse("ppo", path.with_name("ppo.yaml"))
+    assert model_args.model_name_or_path == ppo_model.model_name_or_path  # the same warm-up checkpoint
+    assert (training_args.sampled_loss_weight, training_args.gold_loss_weight, training_args.keep_reward) == (
+        0.5,
+        0.5,
+        1.0,
+    )
+    assert (training_args.learning_rate, training_args.lr_scheduler_type) == (3e-7, "constant")
+    assert (training_args.num_train_epochs, training_args.num_iterations) == (300, 2)
+    assert training_args.beta == 0.0
+    for name in ("num_generations", "max_completion_length", "max_prompt_length", "temperature", "top_k"):
+        assert getattr(training_args, name) == getattr(ppo, name), name
+    # The gold chains of thought come from the SFT data
+    assert data_args.dataset_source == _parse("sft", path.with_name("sft.yaml"))[0].dataset_source
+    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    assert per_step * PAPER_GPUS == 32
+
+
+@pytest.mark.parametrize("path", _paper_recipe_paths("offline_st"), ids=_id)
+def test_offline_self_training_recipe_has_the_authors_values(path):
+    data_args, self_training, training_args, model_args = _parse_all("offline_st", path)
+    sft_data, sft, sft_model = _parse("sft", path.with_name("sft.yaml"))
+    _, _, ppo_model = _parse("ppo", path.with_name("ppo.yaml"))
+    assert model_args.model_name_or_path == sft_model.model_name_or_path  # from the base model
+    assert self_training.warmup_model == ppo_model.model_name_or_path  # samples from ReFT's starting point
+    assert (self_training.num_samples, self_training.max_solutions, self_training.sampling_temperature) == (
+        100,
+        10,
+        1.0,
+    )
+    assert data_args.dataset_source == sft_data.dataset_source
+    assert (training_args.num_train_epochs, training_args.stop_after_epoch) == (20, None)
+    assert (training_args.learning_rate, training_args.max_length) == (sft.learning_rate, sft.max_length)
+    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    assert per_step * PAPER_GPUS == 48
 
 
 def test_grpo_recipe_has_the_ppo_recipes_budget():

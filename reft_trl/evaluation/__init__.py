@@ -3,6 +3,8 @@
 - `generation`: completions from vLLM (when installed) or batched Hugging Face `generate`.
 - `metrics`: pure functions on extracted answers: `greedy_accuracy`, `majority_vote`, `voting_accuracy`, `pass_at_k`,
   `rerank_choice`, `rerank_accuracy`.
+- `sampling`: `sample_and_score`, k solutions per training question with their rewards (verifier data, offline
+  self-training).
 - `verifier`: the reranking verifier: `collect_verifier_data`, `train_verifier`, `score_candidates`.
 - `evaluator`: `evaluate`, the driver: generate, extract, score, write per-question JSON lines and a summary.
 - `report`: the files and the printed table.
@@ -26,6 +28,9 @@ _EXPORTS = {
     "generate": "generation",
     "load_generation_model": "generation",
     "render_prompt": "generation",
+    # sampling + scoring of training questions
+    "ScoredSamples": "sampling",
+    "sample_and_score": "sampling",
     # metrics
     "accuracy": "metrics",
     "greedy_accuracy": "metrics",

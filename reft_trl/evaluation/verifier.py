@@ -20,9 +20,8 @@ from datasets import Dataset
 from transformers import TrainingArguments
 
 from reft_trl.rewards.answer_match import CORRECT_REWARD
-from reft_trl.rewards.extract import with_prefilled_text
 
-from .generation import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, encode_prompt, generate
+from .generation import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, encode_prompt
 from .metrics import PAPER_VOTING_SAMPLES, rerank_accuracy, rerank_choice
 
 __all__ = [
@@ -175,37 +174,19 @@ def collect_verifier_data(
         seed: random seed of the sampling (None: leave the random state as it is).
         show_progress: show a progress bar.
     """
-    from transformers import set_seed
+    from .sampling import sample_and_score
 
-    from reft_trl.rewards import get_reward
-
-    reward_func = reward_func or get_reward(task, cot)
-    if seed is not None:
-        set_seed(seed)
-    prompts = list(dataset["prompt"])
-    samples = generate(
-        model,
-        tokenizer,
-        prompts,
-        num_samples=num_samples,
-        greedy=False,
-        temperature=temperature,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        backend=backend,
+    scored = sample_and_score(
+        model, tokenizer, dataset, task, cot, num_samples=num_samples, temperature=temperature,
+        max_new_tokens=max_new_tokens, batch_size=batch_size, backend=backend, reward_func=reward_func, seed=seed,
         show_progress=show_progress,
+    )  # fmt: skip
+    return build_verifier_dataset(
+        [prompt for prompt, texts in zip(scored.prompts, scored.completions, strict=True) for _ in texts],
+        [text for texts in scored.completions for text in texts],
+        [reward for rewards in scored.rewards for reward in rewards],
+        deduplicate=deduplicate,
     )
-    flat_prompts = [prompt for prompt, texts in zip(prompts, samples, strict=True) for _ in texts]
-    flat_completions = [text for texts in samples for text in texts]
-    columns = {name: dataset[name] for name in ("answer", "question") if name in dataset.column_names}
-    rewards = reward_func(
-        completions=[
-            with_prefilled_text(prompt, text, cot) for prompt, text in zip(flat_prompts, flat_completions, strict=True)
-        ],
-        prompts=flat_prompts,
-        **{name: [value for value, texts in zip(values, samples) for _ in texts] for name, values in columns.items()},
-    )
-    return build_verifier_dataset(flat_prompts, flat_completions, rewards, deduplicate=deduplicate)
 
 
 def train_verifier(model_or_path, tokenizer, train_dataset: Dataset, args: VerifierConfig | None = None, **kwargs):

@@ -61,6 +61,8 @@ class DemoArguments:
         Questions per device and step in both stages.
     max_completion_length (`int`, *optional*, defaults to `128`):
         Generated tokens per rollout / answer.
+    eval_batch_size (`int`, *optional*, defaults to `16`):
+        Sequences per `generate` call in the evaluation.
     use_vllm (`bool`, *optional*, defaults to `False`):
         Generate with vLLM (GPU) in PPO and evaluation.
     seed (`int`, *optional*, defaults to `42`):
@@ -82,6 +84,7 @@ class DemoArguments:
     kl_coef: float = field(default=0.05, metadata={"help": "KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT)."})
     batch_size: int = field(default=8, metadata={"help": "Questions per device and step in both stages."})
     max_completion_length: int = field(default=128, metadata={"help": "Generated tokens per rollout / answer."})
+    eval_batch_size: int = field(default=16, metadata={"help": "Sequences per generate call in the evaluation."})
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (GPU) in PPO and evaluation."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
 
@@ -106,7 +109,8 @@ def main(args: DemoArguments) -> dict:
 
     timings = {}
     sft_dir = os.path.join(args.output_dir, "sft")
-    timings["sft_s"] = _timed(lambda: _warm_up(args, model_path, train, sft_dir, on_gpu))
+    sft_history = []
+    timings["sft_s"] = _timed(lambda: sft_history.extend(_warm_up(args, model_path, train, sft_dir, on_gpu)))
     ppo_dir = os.path.join(args.output_dir, "ppo")
     ppo_history = []
     timings["ppo_s"] = _timed(lambda: ppo_history.extend(_reinforce(args, sft_dir, ppo_dir, on_gpu)))
@@ -120,7 +124,7 @@ def main(args: DemoArguments) -> dict:
         model = path if args.use_vllm else AutoModelForCausalLM.from_pretrained(path)
         summary = evaluate(
             model, tokenizer, test, args.task, args.cot, mode="greedy",
-            max_new_tokens=args.max_completion_length, batch_size=16,
+            max_new_tokens=args.max_completion_length, batch_size=args.eval_batch_size,
             output_dir=os.path.join(args.output_dir, "eval", "sft" if path == sft_dir else "reft"),
             backend="vllm" if args.use_vllm else "hf", print_summary=False,
         )  # fmt: skip
@@ -133,6 +137,7 @@ def main(args: DemoArguments) -> dict:
         "greedy_accuracy": accuracies,
         "n_test": len(test),
         "timings": timings,
+        "sft_log_history": sft_history,
         "ppo_log_history": ppo_history,
     }
     with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
@@ -148,7 +153,7 @@ def _timed(step) -> float:
     return time.perf_counter() - start
 
 
-def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gpu: bool) -> None:
+def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gpu: bool) -> list[dict]:
     from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
 
     config = ReFTSFTConfig(
@@ -160,6 +165,7 @@ def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gp
     trainer = ReFTSFTTrainer(model=model_path, args=config, train_dataset=train)
     trainer.train()
     trainer.save_model(output_dir)
+    return trainer.state.log_history
 
 
 def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool) -> list[dict]:

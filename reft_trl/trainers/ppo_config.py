@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from .one_generation import grpo_post_init_one_generation_allowed
+
 KL_ESTIMATORS = ("k1", "k3")
-_GRPO_GROUP_SIZE_ERROR = "at least 2 generations per prompt"
 
 
 @dataclass
@@ -176,19 +177,4 @@ class ReFTPPOConfig(GRPOConfig):
         if self.generation_batch_size is None and self.steps_per_generation is None:
             self.steps_per_generation = self.gradient_accumulation_steps * self.num_mini_batches
 
-        try:
-            super().__post_init__()
-        except ValueError as error:
-            # GRPO needs >= 2 samples per prompt for its group baseline. PPO's baseline is the critic, so one sample
-            # per question is valid (and is the paper's setting). GRPO raises this as its last batch-size check; the
-            # only checks after it concern vLLM importance-sampling bounds, repeated below.
-            if not (self.num_generations == 1 and _GRPO_GROUP_SIZE_ERROR in str(error)):
-                raise
-            self._check_importance_sampling_bounds()
-
-    def _check_importance_sampling_bounds(self) -> None:
-        low, high = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
-        if low is not None and high is not None and low >= high:
-            raise ValueError(
-                f"vllm_importance_sampling_clip_min ({low}) must be less than vllm_importance_sampling_clip_max ({high})."
-            )
+        grpo_post_init_one_generation_allowed(self)
