@@ -13,7 +13,7 @@ import gc
 import os
 from dataclasses import dataclass, field
 
-from .data_args import DataArguments, model_init_kwargs
+from .data_args import DataArguments
 
 
 @dataclass
@@ -62,10 +62,8 @@ class OfflineSelfTrainingArguments:
 
 def main(script_args: DataArguments, self_training_args: OfflineSelfTrainingArguments, training_args, model_args):
     from accelerate import PartialState
-    from transformers import AutoTokenizer
-    from trl import get_peft_config, get_quantization_config
 
-    from reft_trl.trainers.sft_trainer import ReFTSFTTrainer
+    from .sft import train_sft
 
     if training_args.task is None:
         raise ValueError("Set the task: --task gsm8k | svamp | mathqa | mathqa_numeric.")
@@ -77,24 +75,7 @@ def main(script_args: DataArguments, self_training_args: OfflineSelfTrainingArgu
     )
     with PartialState().main_process_first():  # the main process samples; the others read its file
         train_dataset = _self_training_set(script_args, self_training_args, training_args, data_path)
-
-    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-    )
-    trainer = ReFTSFTTrainer(
-        model=model_args.model_name_or_path,
-        args=training_args,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-        quantization_config=get_quantization_config(model_args),
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Offline self-training model saved to {training_args.output_dir}.")
+    train_sft(train_dataset, training_args, model_args)
 
 
 def _self_training_set(script_args, self_training_args, training_args, data_path):

@@ -13,6 +13,16 @@ ScriptArguments = DataArguments
 
 
 def main(script_args, training_args, model_args):
+    if training_args.task is None:
+        raise ValueError("Set the task to train on: --task gsm8k | svamp | mathqa | mathqa_numeric.")
+    if model_args.model_name_or_path is None:
+        raise ValueError("Set the model to warm up: --model_name_or_path <local path or Hub id>.")
+    train_sft(script_args.load(training_args.task, training_args.cot), training_args, model_args)
+
+
+def train_sft(train_dataset, training_args, model_args):
+    """Supervised fine-tuning of `model_args.model_name_or_path` on prompt-completion rows with `ReFTSFTTrainer`, as
+    the recipe says; saves the final model and lists the per-epoch checkpoints of a full run. Returns the trainer."""
     import transformers
     from packaging.version import Version
     from transformers import AutoTokenizer
@@ -20,19 +30,12 @@ def main(script_args, training_args, model_args):
 
     from reft_trl.trainers.sft_trainer import ReFTSFTTrainer, checkpoint_for_epoch
 
-    if training_args.task is None:
-        raise ValueError("Set the task to train on: --task gsm8k | svamp | mathqa | mathqa_numeric.")
-    if model_args.model_name_or_path is None:
-        raise ValueError("Set the model to warm up: --model_name_or_path <local path or Hub id>.")
-
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
         trust_remote_code=training_args.trust_remote_code,
     )
-
-    train_dataset = script_args.load(training_args.task, training_args.cot)
 
     trainer = ReFTSFTTrainer(
         model=model_args.model_name_or_path,
@@ -59,6 +62,7 @@ def main(script_args, training_args, model_args):
 
     if Version(transformers.__version__) >= Version("5.18.0"):
         trainer.end()
+    return trainer
 
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):

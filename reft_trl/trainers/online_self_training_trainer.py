@@ -1,7 +1,7 @@
 """`OnlineSelfTrainingTrainer`: online self-training (Online-ST), a baseline of the ReFT paper, on TRL's `GRPOTrainer`.
 
 The loop is ReFT's (TRL samples one solution per question from the current policy and scores it with the answer
-reward); the update is supervised. Two named overrides:
+reward; `RolloutScoresMixin` keeps the raw scores); the update is supervised. Two named overrides:
 
 - `_generate_and_score_completions`: marks the samples whose reward equals `keep_reward` (1: correct) and tokenizes
   the same questions' gold chains of thought.
@@ -24,12 +24,13 @@ from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
 from .ppo_math import masked_mean
 from .ppo_trainer import _default_reward_funcs, _prepare_tokenizer
+from .rollout_scores import RolloutScoresMixin
 from .tokenization import drop_long_prompts
 
 GOLD_COLUMN = "completion"
 
 
-class OnlineSelfTrainingTrainer(GRPOTrainer):
+class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
     """
     Trainer for the online self-training baseline of the ReFT paper: from the warm-up (SFT) model, sample one solution
     per training question, keep those with reward exactly 1, and train with cross-entropy on them (weight 0.5) and on
@@ -103,23 +104,13 @@ class OnlineSelfTrainingTrainer(GRPOTrainer):
             optimizers=optimizers,
             peft_config=peft_config,
         )
-        self._last_rewards_per_func = None
 
     # ------------------------------------------------------------------------------------------------------------
     # Rollout: which samples to keep, and the gold chains of thought of the same questions
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._last_rewards_per_func = rewards_per_func  # (B_global, n_funcs), gathered across processes
-        return rewards_per_func
-
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
         device = batch["completion_ids"].device
-        weights = self.reward_weights.to(self._last_rewards_per_func.device)
-        rewards = (self._last_rewards_per_func * weights).nansum(dim=1)
-        start = self.accelerator.process_index * len(inputs)
-        rewards = rewards[start : start + len(inputs)].to(device)
-        keep = (rewards == self.args.keep_reward).float()
+        keep = (self._local_scores(len(inputs)).to(device) == self.args.keep_reward).float()
         gold_ids, gold_mask = self._tokenize_gold([row[GOLD_COLUMN] for row in inputs], device)
         batch.update(keep=keep, gold_completion_ids=gold_ids, gold_completion_mask=gold_mask)
 

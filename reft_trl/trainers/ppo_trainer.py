@@ -4,8 +4,9 @@ What comes from TRL unchanged: the data loader and sampler, generation (transfor
 and its logging, PEFT wrapping, DeepSpeed / FSDP preparation, checkpointing and the optimisation loop. What this class
 adds, each in one named override or private verb:
 
-- `_generate_and_score_completions`: after TRL's rollout and scoring, one no-grad forward of the policy gives the
-  rollout log-probs and the critic's values; then KL-shaped rewards -> GAE -> whitened advantages (`ppo_math`).
+- `_generate_and_score_completions`: after TRL's rollout and scoring (the raw scores kept by `RolloutScoresMixin`),
+  one no-grad forward of the policy gives the rollout log-probs and the critic's values; then KL-shaped rewards ->
+  GAE -> whitened advantages (`ppo_math`).
 - `_compute_loss`: one forward gives the new log-probs and values; clipped policy loss + `vf_coef` * clipped value loss.
 - `_reference_logps`: the fixed reference is the warm-up model (a frozen copy, the frozen warm-up adapter under PEFT,
   or the base model when a fresh adapter is trained), never a moving target.
@@ -37,6 +38,7 @@ from .ppo_math import (
     policy_loss,
     value_loss,
 )
+from .rollout_scores import RolloutScoresMixin
 from .tokenization import drop_long_prompts, fill_special_tokens
 from .value_head import (
     VALUE_HEAD_FILE,
@@ -50,7 +52,7 @@ from .value_head import (
 REFERENCE_ADAPTER = "ref"
 
 
-class ReFTPPOTrainer(GRPOTrainer):
+class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
     """
     Trainer for ReFT's reinforcement-learning stage: PPO from the warm-up (SFT) model, with a programmatic answer
     reward, a per-token KL penalty to the warm-up model inside the reward, a value head on the policy's last hidden
@@ -160,7 +162,6 @@ class ReFTPPOTrainer(GRPOTrainer):
         getattr(policy, VALUE_HEAD_NAME).requires_grad_(True)
         attach_value_head(policy, getattr(policy, VALUE_HEAD_NAME))  # after TRL's fused LM head patch
         self.ref_model = self._prepare_reference(ref_model)
-        self._last_rewards_per_func = None
 
     # ------------------------------------------------------------------------------------------------------------
     # Reference model
@@ -217,11 +218,6 @@ class ReFTPPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------------------------------------------------
     # Rollout: scores -> KL-shaped rewards -> GAE
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._last_rewards_per_func = rewards_per_func  # (B_global, n_funcs), gathered across processes
-        return rewards_per_func
-
     def _get_per_token_logps_and_entropies(
         self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False, **kwargs
     ):
@@ -285,10 +281,7 @@ class ReFTPPOTrainer(GRPOTrainer):
 
     def _sequence_scores(self, completion_ids, mask, local_batch_size) -> torch.Tensor:
         """The per-completion score fed into the last token's reward: weighted reward functions, minus the EOS penalty."""
-        weights = self.reward_weights.to(self._last_rewards_per_func.device)
-        scores = (self._last_rewards_per_func * weights).nansum(dim=1)  # unscorable (None) counts as 0
-        start = self.accelerator.process_index * local_batch_size
-        scores = scores[start : start + local_batch_size]
+        scores = self._local_scores(local_batch_size)
         if self.args.missing_eos_penalty is not None:
             lengths = mask.sum(dim=1).long().clamp(min=1)
             last_tokens = completion_ids.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
