@@ -18,7 +18,7 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import GRPOTrainer
-from trl.trainer.utils import create_model_from_path
+from trl.trainer.utils import create_model_from_path, pad
 
 from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
@@ -124,13 +124,9 @@ class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
         tokenizer = self.processing_class
         rows = tokenizer(text=texts, add_special_tokens=False)["input_ids"]
         rows = [(ids + [tokenizer.eos_token_id])[: self.max_completion_length] for ids in rows]
-        width = max(len(ids) for ids in rows)
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long, device=device)
-        mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-        for index, row in enumerate(rows):
-            ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[index, : len(row)] = 1
-        return ids, mask
+        ids = [torch.tensor(row, dtype=torch.long, device=device) for row in rows]
+        mask = [torch.ones_like(row) for row in ids]
+        return pad(ids, padding_value=tokenizer.pad_token_id), pad(mask, padding_value=0)
 
     # ------------------------------------------------------------------------------------------------------------
     # Loss
