@@ -13,13 +13,13 @@ from functools import partial
 
 from datasets import Dataset
 
-from .builder import COTS, SOURCES, SPLITS, TEMPLATES, check_choice
+from reft_trl.answer_format import COTS, TASKS
+
+from .builder import SOURCES, SPLITS, TEMPLATES, check_choice
 from .errors import DataFormatError
 from .gsm8k import load_gsm8k
 from .mathqa import load_mathqa
 from .svamp import load_svamp
-
-TASKS = ("gsm8k", "svamp", "mathqa", "mathqa_numeric")
 
 TASK_LOADERS = {
     "gsm8k": load_gsm8k,

@@ -19,22 +19,15 @@ from typing import Any
 
 from datasets import Dataset
 
+from reft_trl.answer_format import COTS, OPTION_LETTERS, parse_options
+
 from .errors import DataFormatError
 from .reading import Rows, file_rows, is_url
-from .templates import (
-    OPTION_LETTERS,
-    format_ncot_target,
-    format_pcot_target,
-    format_prompt,
-    parse_options,
-    program_prefix,
-    split_program,
-)
+from .templates import format_ncot_target, format_pcot_target, format_prompt, program_prefix, split_program
 
 logger = logging.getLogger(__name__)
 
 SOURCES = ("reft", "original", "hub")
-COTS = ("ncot", "pcot")
 SPLITS = ("train", "test")
 TEMPLATES = ("reft", "chat")
 ANSWER_KINDS = ("number", "choice")

@@ -20,6 +20,8 @@ from typing import Any
 
 from datasets import Dataset
 
+from reft_trl.answer_format import parse_options
+
 from .builder import (
     SOURCES,
     SPLITS,
@@ -34,7 +36,6 @@ from .builder import (
 )
 from .errors import DataFormatError
 from .reading import bundled_file, hub_rows
-from .templates import parse_options
 
 TASK = "mathqa"
 NUMERIC_TASK = "mathqa-numeric"  # ReFT's spelling, used in its item ids

@@ -22,9 +22,10 @@ from collections.abc import Callable
 
 from datasets import Dataset
 
+from reft_trl.answer_format import MULTIPLE_CHOICE_TASKS, parse_options_or_empty
 from reft_trl.rewards.answer_match import CORRECT, AnswerMatchReward
-from reft_trl.rewards.compare import DEFAULT_TOLERANCE, MULTIPLE_CHOICE_TASKS, answers_match, canonical_task
-from reft_trl.rewards.extract import parse_options, with_prefilled_text
+from reft_trl.rewards.compare import DEFAULT_TOLERANCE, answers_match, canonical_task
+from reft_trl.rewards.extract import with_prefilled_text
 
 from .generation import (
     DEFAULT_BATCH_SIZE,
@@ -226,7 +227,7 @@ def _extract(reward: AnswerMatchReward, rows: list[dict], samples: list[list[str
     for row, completions in zip(rows, samples, strict=True):
         choices = None
         if reward.task in MULTIPLE_CHOICE_TASKS:
-            choices = parse_options(row["question"]) or None
+            choices = parse_options_or_empty(row["question"]) or None
         texts.extend(with_prefilled_text(row["prompt"], completion, cot) for completion in completions)
         options.extend([choices] * len(completions))
     flat = reward.extract(texts, options)

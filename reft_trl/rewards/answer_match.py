@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .compare import DEFAULT_TOLERANCE, NUMERIC_TASKS, answers_match, canonical_task, parse_number
-from .extract import (
-    COTS,
-    DEFAULT_PROGRAM_TIMEOUT_S,
-    NCOT,
-    PCOT,
-    extract_answer,
-    parse_options,
-    program_answer,
-    program_source,
-    with_prefilled_text,
-)
+from reft_trl.answer_format import COTS, NCOT, NUMERIC_TASKS, PCOT, parse_options_or_empty
+
+from .compare import DEFAULT_TOLERANCE, answers_match, canonical_task, parse_number
+from .extract import DEFAULT_PROGRAM_TIMEOUT_S, extract_answer, program_answer, program_source, with_prefilled_text
 
 CORRECT_REWARD = 1.0
 PARTIAL_REWARD = 0.1
@@ -159,7 +151,7 @@ class AnswerMatchReward:
         """Multiple-choice options from each question (or prompt); None where the task has no options."""
         if self.gives_partial or sources is None:
             return [None] * size
-        return [parse_options(_completion_text(source)) or None for source in sources]
+        return [parse_options_or_empty(_completion_text(source)) or None for source in sources]
 
 
 _METRIC_NAMES = {CORRECT: "accuracy", PARTIAL: "partial", UNEXTRACTABLE: "unextractable"}

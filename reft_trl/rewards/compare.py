@@ -12,16 +12,7 @@ import logging
 import re
 import threading
 
-GSM8K = "gsm8k"
-SVAMP = "svamp"
-MATHQA = "mathqa"
-MATHQA_NUMERIC = "mathqa_numeric"
-
-NUMERIC_TASKS = frozenset({GSM8K, SVAMP, MATHQA_NUMERIC})
-"""Tasks whose gold answer is a number (and where a wrong but well-formed number earns the partial reward)."""
-MULTIPLE_CHOICE_TASKS = frozenset({MATHQA})
-"""Tasks whose gold answer is an option letter a-e."""
-TASKS = NUMERIC_TASKS | MULTIPLE_CHOICE_TASKS
+from reft_trl.answer_format import MULTIPLE_CHOICE_TASKS, TASKS
 
 DEFAULT_TOLERANCE = 1e-2
 """Absolute tolerance of the paper's code (`abs(extracted - target) <= 1e-2`) on every numeric task."""

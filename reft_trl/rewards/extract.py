@@ -13,16 +13,10 @@ from __future__ import annotations
 
 import re
 
-from .compare import MULTIPLE_CHOICE_TASKS, canonical_task, normalize_choice, parse_number
+from reft_trl.answer_format import ANSWER_TRIGGER, COTS, MULTIPLE_CHOICE_TASKS, NCOT, PCOT
 
-ANSWER_TRIGGER = "Therefore, the answer is:"
-"""The ReFT N-CoT template's answer trigger: targets end `\\nTherefore, the answer is: {answer}`."""
+from .compare import canonical_task, normalize_choice, parse_number
 
-NCOT = "ncot"
-PCOT = "pcot"
-COTS = (NCOT, PCOT)
-
-OPTION_LETTERS = "abcde"
 DEFAULT_PROGRAM_TIMEOUT_S = 10.0
 """Seconds a P-CoT program may run. The paper's RL script allows 2 s; 10 s leaves room on a busy shared machine."""
 OPTION_VALUE_TOLERANCE = 1e-2
@@ -57,13 +51,12 @@ _LETTER_FORMS = re.compile(
     r")",
     re.IGNORECASE,
 )
-_OPTIONS_START = re.compile(r"(?:^|[\s\['\"])a\s?\)\s?", re.MULTILINE)
-_OPTION_SEPARATOR = r"['\"]?\s*,\s*['\"]?{letter}\s?\)\s?"
 _SPACED_THOUSANDS = re.compile(r"(?<=\d) , (?=\d{3}(?!\d))")
 _UNIT_EXPONENT = re.compile(r"(?<=[a-z]) (?:\^ )?[23](?![\d.])")
 _MIXED_NUMBER = re.compile(r"(?<![\d.])(\d+) (\d+) ?/ ?(\d+)(?![\d.])")
 _TOP_LEVEL_CODE = ("def ", "import ", "from ", "@", "#", "class ")
 _SOLUTION_DEF = "def solution("
+_TRIPLE_QUOTES = ('"""', "'''")
 _CODE_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -83,8 +76,8 @@ def extract_answer(
         cot: "ncot" (natural-language chain of thought) or "pcot" (a program, run in the sandbox).
         strict: read only the template's trigger `Therefore, the answer is:` (its last occurrence), as the RL
             reward does; otherwise also the flexible formats and, last, the final number in the text.
-        options: MathQA option values by letter (see `parse_options`), to map an answer written as a value to its
-            letter.
+        options: MathQA option values by letter (`reft_trl.answer_format.parse_options_or_empty`), to map an answer
+            written as a value to its letter.
         program_timeout: seconds a P-CoT program may run.
 
     >>> extract_answer("3 + 4 = 7 apples\\nTherefore, the answer is: 7", "gsm8k", strict=True)
@@ -141,11 +134,14 @@ def program_source(completion: str) -> str:
     """The program in a P-CoT completion, without the prose a model may write around it.
 
     A fenced code block wins. Otherwise the program runs from its first top-level `def`/`import`/`from` line to the
-    end of `solution()`'s body (the first top-level line after it that is not code). The paper's code cuts at the
+    end of `solution()`'s body (the first top-level line after it that is not code and not inside a triple-quoted
+    string: a MathQA docstring holds the question's options on a line of their own). The paper's code cuts at the
     first blank line instead, which also cuts programs that contain one.
 
     >>> program_source("Here it is:\\ndef solution():\\n    x = 3\\n\\n    return x\\nThe answer is 3.")
     'def solution():\\n    x = 3\\n\\n    return x'
+    >>> program_source('def solution():\\n    \"\"\"how much ?\\na ) 3 , b ) 4\"\"\"\\n    return "b"\\nSo b.')
+    'def solution():\\n    \"\"\"how much ?\\na ) 3 , b ) 4\"\"\"\\n    return "b"'
     >>> program_source("```python\\ndef solution():\\n    return 3\\n```\\nDone.")
     'def solution():\\n    return 3\\n'
     """
@@ -157,15 +153,41 @@ def program_source(completion: str) -> str:
     solutions = [index for index, line in enumerate(lines) if line.startswith(_SOLUTION_DEF)]
     if not starts or not solutions:
         return completion
+    in_strings = _lines_inside_strings(lines)
     end = next(
         (
             index
             for index in range(solutions[0] + 1, len(lines))
-            if lines[index] and not lines[index][0].isspace() and not lines[index].startswith(_TOP_LEVEL_CODE)
+            if lines[index]
+            and not lines[index][0].isspace()
+            and not lines[index].startswith(_TOP_LEVEL_CODE)
+            and index not in in_strings
         ),
         len(lines),
     )
     return "\n".join(lines[starts[0] : end]).rstrip()
+
+
+def _lines_inside_strings(lines: list[str]) -> set[int]:
+    """The indices of the lines that continue a triple-quoted string opened on an earlier line."""
+    inside, quote = set(), None
+    for index, line in enumerate(lines):
+        if quote is not None:
+            inside.add(index)
+        position = 0
+        while True:
+            if quote is None:
+                opened = [(line.find(mark, position), mark) for mark in _TRIPLE_QUOTES if mark in line[position:]]
+                if not opened:
+                    break
+                position, quote = min(opened)
+            else:
+                position = line.find(quote, position)
+                if position == -1:
+                    break
+                quote = None
+            position += len(_TRIPLE_QUOTES[0])
+    return inside
 
 
 def program_answer(result, task: str, options: dict[str, str] | None = None) -> str | None:
@@ -180,34 +202,6 @@ def program_answer(result, task: str, options: dict[str, str] | None = None) -> 
     if task in MULTIPLE_CHOICE_TASKS:
         return _choice_in(str(result.value), options)
     return str(result.value).strip() or None
-
-
-def parse_options(question: str) -> dict[str, str]:
-    """The MathQA options appended to a question (`a ) 38 , b ) 27.675 , ...`), by letter; empty if there are none.
-
-    Values may hold commas (`rs . 1 , 200`); a list written as Python (`['a ) 8', 'b ) 1', ...]`) also parses, and a
-    letter MathQA repeats inside its own value (`a ) a ) 2`) is dropped.
-
-    >>> parse_options("What is x ?\\na ) 38 , b ) rs . 1 , 200 , c ) 30 , d ) data inadequate , e ) none of these")
-    {'a': '38', 'b': 'rs . 1 , 200', 'c': '30', 'd': 'data inadequate', 'e': 'none of these'}
-    """
-    starts = list(_OPTIONS_START.finditer(question))
-    if not starts:
-        return {}
-    position = starts[-1].end()
-    ends_of_values: list[tuple[str, int, int]] = []
-    for letter, next_letter in zip(OPTION_LETTERS, OPTION_LETTERS[1:]):
-        separator = re.compile(_OPTION_SEPARATOR.format(letter=next_letter))
-        found = separator.search(question, position)
-        if found is None or "\n" in question[position : found.start()]:
-            ends_of_values.append((letter, position, _line_end(question, position)))
-            break
-        ends_of_values.append((letter, position, found.start()))
-        position = found.end()
-    else:
-        ends_of_values.append((OPTION_LETTERS[-1], position, _line_end(question, position)))
-    values = {letter: question[start:end].strip().strip("'\"[]").strip() for letter, start, end in ends_of_values}
-    return {letter: re.sub(rf"^{letter}\s?\)\s?", "", value) for letter, value in values.items()}
 
 
 def option_number(value: str) -> float | None:
@@ -232,11 +226,6 @@ def option_number(value: str) -> float | None:
 def _mixed_number_as_decimal(mixed: re.Match) -> str:
     whole, numerator, denominator = (int(group) for group in mixed.groups())
     return repr(whole + numerator / denominator) if denominator else mixed.group()
-
-
-def _line_end(text: str, start: int) -> int:
-    end = text.find("\n", start)
-    return len(text) if end == -1 else end
 
 
 def _answer_after_trigger(text: str, task: str, options: dict[str, str] | None) -> str | None:

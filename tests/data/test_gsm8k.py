@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from reft_trl.answer_format import ANSWER_TRIGGER
 from reft_trl.data import load_task
 from reft_trl.data.gsm8k import gsm8k_record, split_final_answer, strip_calculator_annotations
 from reft_trl.data.reading import bundled_file
-from reft_trl.data.templates import ANSWER_TRIGGER
 
 
 @pytest.fixture(scope="module")

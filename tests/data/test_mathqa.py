@@ -2,9 +2,9 @@
 
 import pytest
 
+from reft_trl.answer_format import parse_options
 from reft_trl.data import load_task
 from reft_trl.data.mathqa import mathqa_record, option_number, rationale_text
-from reft_trl.data.templates import parse_options
 
 # On the 1,605 bundled problems, the correct option's number equals ReFT's numeric gold for 1,582; 16 options
 # are not plain numbers ("7 1 / 2", "t = 32") and 7 differ because ReFT's values drop a sign ("− 120" -> 120.0)

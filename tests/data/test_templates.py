@@ -1,8 +1,6 @@
-"""The paper's text formats: exact strings, the program prefix, MathQA options on every real row."""
+"""The paper's text formats: exact strings and the program prefix."""
 
 import doctest
-import json
-from importlib.resources import files
 
 import pytest
 
@@ -14,7 +12,6 @@ from reft_trl.data.templates import (
     format_ncot_target,
     format_pcot_target,
     format_prompt,
-    parse_options,
     program_prefix,
     split_program,
 )
@@ -50,47 +47,6 @@ def test_split_program_returns_docstring_and_body():
     assert split_program(program) == ("Q?", "    result = 2\n    return result")
     with pytest.raises(ValueError, match="def solution"):
         split_program("result = 2")
-
-
-def test_parse_options_plain_line():
-    question = "what is it ?\na ) 38 , b ) 27.675 , c ) 30 , d ) data inadequate , e ) none of these"
-    assert parse_options(question) == {
-        "a": "38",
-        "b": "27.675",
-        "c": "30",
-        "d": "data inadequate",
-        "e": "none of these",
-    }
-
-
-def test_parse_options_values_with_commas_and_spaces():
-    question = "q ?\na ) 1 , 200 , b ) rs . 1200 , c ) 30 , 10 , d ) 1,000 , e ) 4 , 2"
-    assert parse_options(question) == {"a": "1 , 200", "b": "rs . 1200", "c": "30 , 10", "d": "1,000", "e": "4 , 2"}
-
-
-def test_parse_options_python_list_and_repeated_letters():
-    assert parse_options("q ?\n['a ) 12', 'b ) 15 / 8 ohms', 'c ) 10', 'd ) 8', 'e ) 14']")["b"] == "15 / 8 ohms"
-    repeated = "q ?\na ) a ) 2 , b ) b ) 5 , c ) c ) 7 , d ) d ) 5 , e ) e ) 8"
-    assert parse_options(repeated) == {"a": "2", "b": "5", "c": "7", "d": "5", "e": "8"}
-
-
-def test_parse_options_accepts_an_options_string_alone():
-    assert parse_options("a ) rs . 400 , b ) rs . 300 , c ) 5") == {"a": "rs . 400", "b": "rs . 300", "c": "5"}
-
-
-def test_parse_options_rejects_text_without_options():
-    with pytest.raises(ValueError, match="no multiple-choice options"):
-        parse_options("what is 2 + 3 ?")
-
-
-def test_parse_options_on_every_bundled_mathqa_row():
-    rows = json.loads((files("reft_trl.data") / "bundled" / "mathqa" / "reft_test_set.json").read_text("utf-8"))
-    assert len(rows) == 1605
-    for row in rows:
-        options = parse_options(row["question"])
-        assert list(options) == ["a", "b", "c", "d", "e"], row["item_id"]
-        assert all(value for value in options.values()), row["item_id"]
-        assert not any(value.startswith(f"{letter} )") for letter, value in options.items()), row["item_id"]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from reft_trl.answer_format import parse_options
 from reft_trl.rewards import answers_match, extract, extract_answer, parse_number
-from reft_trl.rewards.extract import option_number, parse_options, program_answer, program_source
+from reft_trl.rewards.extract import option_number, program_answer, program_source
 
 BUNDLED = Path(__file__).resolve().parents[2] / "reft_trl" / "data" / "bundled"
 MATHQA_OPTIONS = {"a": "38", "b": "27.675", "c": "rs . 1 , 200", "d": "data inadequate", "e": "none of these"}
@@ -219,22 +220,6 @@ def test_multiple_choice_flexible_fallbacks():
     assert extract_answer("The price is 38 rupees in the end", "mathqa", options=MATHQA_OPTIONS) == "a"
 
 
-def test_parse_options_on_every_bundled_mathqa_question():
-    items = json.loads((BUNDLED / "mathqa" / "reft_test_set.json").read_text())
-    for item in items:
-        options = parse_options(item["question"])
-        assert list(options) == list("abcde"), item["item_id"]
-        assert all(value and not re.match(r"^[a-e] \)", value) for value in options.values()), item["item_id"]
-
-
-def test_parse_options_forms():
-    question = "how much ?\na ) 38 , b ) 27.675 , c ) rs . 1 , 200 , d ) data inadequate , e ) none of these"
-    assert parse_options(question) == MATHQA_OPTIONS
-    assert parse_options("x ?\n['a ) 8', 'b ) 1', 'c ) 3', 'd ) 4', 'e ) 6']") == dict(zip("abcde", "81346"))
-    assert parse_options("x ?\na ) a ) 2 , b ) b ) 5 , c ) 7 , d ) 5 , e ) 8") == dict(zip("abcde", "25758"))
-    assert parse_options("how many apples ?") == {}
-
-
 @pytest.mark.parametrize(
     ("value", "number"),
     [
@@ -308,6 +293,15 @@ def test_program_source_keeps_the_program_and_drops_prose():
     assert program_source(f"Here is my program:\n{program}\nIt returns 4.") == program
     assert program_source(f"```python\n{program}\n```\nThat is all.") == f"{program}\n"
     assert program_source("no code here") == "no code here"
+
+
+def test_program_source_keeps_a_docstring_that_spans_lines():
+    """A MathQA P-CoT program's docstring is the question, whose options stand on a line of their own."""
+    program = 'def solution():\n    """how much ?\na ) 38 , b ) 30\n"""\n    return "b"'
+    assert program_source(f"{program}\nThe answer is b.") == program
+    assert extract_answer(program, "mathqa", cot="pcot") == "b"
+    quoted = "def solution():\n    '''how much ?\na ) 38'''\n    x = '''one\nline'''\n    return x\nDone."
+    assert program_source(quoted) == quoted.removesuffix("\nDone.")
 
 
 def test_pcot_extraction_runs_the_program_in_the_sandbox():
