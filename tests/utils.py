@@ -67,16 +67,20 @@ def tiny_llama_classifier(vocab_size: int, seed: int = 0, num_labels: int = 2, p
 
 _DOC_PARAM = re.compile(r"^(\w+) \((.*)\):$", re.MULTILINE)
 _DOC_DEFAULT = re.compile(r"defaults to `(.+?)`")
+_DOC_TYPE = re.compile(r"`([^`]+)`")
 
 
 def docstring_mismatches(config_cls) -> list[str]:
     """Differences between the fields a config class declares itself and the parameters its docstring lists.
 
-    A docstring parameter is a line ``name (`type`, *optional*, defaults to `value`):``. Each field declared in the
-    class body must be listed, each listed parameter must be such a field, its documented default must equal the field
-    default (compared as Python literals) and the field must carry `metadata["help"]`.
+    A docstring parameter is a line ``name (`type`, *optional*, defaults to `value`):``, where the type may be a union
+    written ``(`int` or `None`, ...)``. Each field declared in the class body must be listed, each listed parameter
+    must be such a field, its documented types must be the members of the field's annotation, its documented default
+    must equal the field default (compared as Python literals) and the field must carry `metadata["help"]`.
     """
-    own = set(config_cls.__dict__.get("__annotations__", {}))
+    # The class's own annotations as written: `HfArgumentParser` rewrites `Field.type` in place (drops `None`)
+    annotations = config_cls.__dict__.get("__annotations__", {})
+    own = set(annotations)
     fields = {f.name: f for f in dataclasses.fields(config_cls) if f.name in own}
     documented = dict(_DOC_PARAM.findall(inspect.getdoc(config_cls)))
     problems = [f"{name}: declared but not in the docstring" for name in sorted(fields.keys() - documented.keys())]
@@ -85,6 +89,12 @@ def docstring_mismatches(config_cls) -> list[str]:
         field = fields[name]
         if not field.metadata.get("help"):
             problems.append(f"{name}: no metadata help")
+        doc_types, annotated_types = _documented_types(documented[name]), _annotated_types(annotations[name])
+        if doc_types != annotated_types:
+            problems.append(
+                f"{name}: docstring type {' or '.join(sorted(doc_types)) or 'missing'} != annotation "
+                f"{' | '.join(sorted(annotated_types))}"
+            )
         match = _DOC_DEFAULT.search(documented[name])
         if match is None:
             problems.append(f"{name}: the docstring gives no default")
@@ -97,3 +107,47 @@ def docstring_mismatches(config_cls) -> list[str]:
         if doc_default != field.default or not same_kind:
             problems.append(f"{name}: docstring default {match.group(1)} != field default {field.default!r}")
     return problems
+
+
+def _documented_types(description: str) -> set[str]:
+    """The backticked types before `*optional*` or the default: ``(`int` or `None`, *optional*, ...)`` -> int, None."""
+    head = re.split(r",\s*(?:\*optional\*|defaults to)", description, maxsplit=1)[0]
+    return set(_DOC_TYPE.findall(head))
+
+
+def _annotated_types(annotation) -> set[str]:
+    """The members of an annotation's top-level union, as written: `dict[str, Any] | None` -> dict[str, Any], None."""
+    if isinstance(annotation, type):
+        return {annotation.__name__}
+    text = str(annotation).replace("typing.", "")
+    members, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += char in "[("
+        depth -= char in "])"
+        if char == "|" and depth == 0:
+            members.append(text[start:index])
+            start = index + 1
+    members.append(text[start:])
+    return {member.strip() for member in members}
+
+
+def argument_dataclasses() -> list[type]:
+    """Every dataclass with `help` metadata (an argument or config class) defined in `reft_trl.scripts`,
+    `reft_trl.trainers` or `reft_trl.evaluation`, found by importing each of their modules."""
+    import importlib
+    import pkgutil
+
+    found = []
+    for package_name in ("reft_trl.scripts", "reft_trl.trainers", "reft_trl.evaluation"):
+        package = importlib.import_module(package_name)
+        for module_info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package_name}.{module_info.name}")
+            for value in vars(module).values():
+                if (
+                    isinstance(value, type)
+                    and dataclasses.is_dataclass(value)
+                    and value.__module__ == module.__name__
+                    and any(field.metadata.get("help") for field in dataclasses.fields(value))
+                ):
+                    found.append(value)
+    return sorted(found, key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")

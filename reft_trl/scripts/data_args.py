@@ -10,18 +10,17 @@ class DataArguments:
     """
     Where the training questions come from. The task and chain-of-thought kind are `--task` / `--cot` of the stage.
 
-    Args:
-        dataset_source (`str` or `None`, *optional*, defaults to `None`):
-            Data source: `None` for the bundled default, `"reft"`, `"original"`, `"hub"`, or the path / URL of a
-            ReFT-format JSON or JSON-lines file.
-        dataset_split (`str`, *optional*, defaults to `"train"`):
-            Split to train on.
-        train_limit (`int` or `None`, *optional*, defaults to `None`):
-            Train on the first `train_limit` questions only.
-        template (`str`, *optional*, defaults to `"reft"`):
-            `"reft"` for the paper's plain-text prompt, `"chat"` for the same text in the tokenizer's chat template.
-        skip_bad_rows (`bool`, *optional*, defaults to `False`):
-            Skip malformed data rows (and say how many) instead of failing on the first.
+    dataset_source (`str` or `None`, *optional*, defaults to `None`):
+        Data source: `None` for the bundled default, `"reft"`, `"original"`, `"hub"`, or the path / URL of a
+        ReFT-format JSON or JSON-lines file.
+    dataset_split (`str`, *optional*, defaults to `"train"`):
+        Split to train on.
+    train_limit (`int` or `None`, *optional*, defaults to `None`):
+        Train on the first `train_limit` questions only.
+    template (`str`, *optional*, defaults to `"reft"`):
+        `"reft"` for the paper's plain-text prompt, `"chat"` for the same text in the tokenizer's chat template.
+    skip_bad_rows (`bool`, *optional*, defaults to `False`):
+        Skip malformed data rows (and say how many) instead of failing on the first.
     """
 
     dataset_source: str | None = field(

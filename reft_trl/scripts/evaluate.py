@@ -5,8 +5,9 @@ The logic behind `examples/evaluate.py` and `reft-trl eval`.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
+
+from reft_trl.answer_format import COTS, TASKS
 
 
 @dataclass
@@ -71,9 +72,9 @@ class EvalArguments:
     )
     task: str = field(
         default="gsm8k",
-        metadata={"help": "Task to evaluate on.", "choices": ["gsm8k", "svamp", "mathqa", "mathqa_numeric"]},
+        metadata={"help": "Task to evaluate on.", "choices": list(TASKS)},
     )
-    cot: str = field(default="ncot", metadata={"help": "Chain-of-thought kind.", "choices": ["ncot", "pcot"]})
+    cot: str = field(default="ncot", metadata={"help": "Chain-of-thought kind.", "choices": list(COTS)})
     split: str = field(default="test", metadata={"help": "Split to evaluate on."})
     source: str | None = field(
         default=None,
@@ -161,9 +162,7 @@ def main(args: EvalArguments) -> dict:
     )
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+def make_parser():
     from trl import TrlParser
 
-    if subparsers is not None:
-        return subparsers.add_parser("eval", help="Evaluate a checkpoint", dataclass_types=(EvalArguments,))
-    return TrlParser((EvalArguments,), prog=prog)
+    return TrlParser((EvalArguments,))

@@ -5,8 +5,9 @@ The logic behind `examples/grpo_reft.py` and `reft-trl grpo`.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
+
+from reft_trl.answer_format import COTS, TASKS
 
 from .data_args import DataArguments, model_init_kwargs
 
@@ -15,18 +16,30 @@ DEFAULT_NUM_GENERATIONS = 4
 
 
 @dataclass
-class GRPOScriptArguments(DataArguments):
-    """The task, its chain-of-thought kind, and where the training questions come from."""
+class GRPOTaskArguments(DataArguments):
+    """
+    The task, its chain-of-thought kind, and where the training questions come from (`GRPOConfig` has no task).
+
+    task (`str` or `None`, *optional*, defaults to `None`):
+        Task whose answer reward is used: `"gsm8k"`, `"svamp"`, `"mathqa"` or `"mathqa_numeric"`.
+    cot (`str`, *optional*, defaults to `"ncot"`):
+        Chain-of-thought kind: `"ncot"` (natural language) or `"pcot"` (a Python program).
+    max_prompt_length (`int` or `None`, *optional*, defaults to `300`):
+        Drop training questions whose prompt is longer than this many tokens; `None` keeps all.
+    """
 
     task: str | None = field(
         default=None,
-        metadata={"help": "Task whose answer reward is used: 'gsm8k', 'svamp', 'mathqa' or 'mathqa_numeric'."},
+        metadata={
+            "help": "Task whose answer reward is used: 'gsm8k', 'svamp', 'mathqa' or 'mathqa_numeric'.",
+            "choices": list(TASKS),
+        },
     )
     cot: str = field(
         default="ncot",
         metadata={
             "help": "Chain-of-thought kind: 'ncot' (natural language) or 'pcot' (a Python program).",
-            "choices": ["ncot", "pcot"],
+            "choices": list(COTS),
         },
     )
     max_prompt_length: int | None = field(
@@ -35,7 +48,7 @@ class GRPOScriptArguments(DataArguments):
     )
 
 
-def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
+def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
     import transformers
     from packaging.version import Version
     from transformers import AutoConfig, AutoTokenizer
@@ -76,14 +89,10 @@ def main(script_args: GRPOScriptArguments, training_args, model_args) -> None:
         trainer.end()  # finish the trackers and the process group
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None):
+def make_parser():
     from trl import GRPOConfig, ModelConfig, TrlParser
 
-    dataclass_types = (GRPOScriptArguments, GRPOConfig, ModelConfig)
-    if subparsers is not None:
-        parser = subparsers.add_parser("grpo", help="GRPO with the ReFT reward", dataclass_types=dataclass_types)
-    else:
-        parser = TrlParser(dataclass_types)
+    parser = TrlParser((GRPOTaskArguments, GRPOConfig, ModelConfig))
     # `num_generations` belongs to GRPOConfig; only its default changes here
     parser.set_defaults(num_generations=DEFAULT_NUM_GENERATIONS)
     return parser

@@ -8,7 +8,6 @@ not sample again.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 from dataclasses import dataclass, field
@@ -119,14 +118,9 @@ def _self_training_set(script_args, self_training_args, training_args, data_path
     return dataset
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None):
+def make_parser():
     from trl import ModelConfig, TrlParser
 
     from reft_trl.trainers.sft_config import ReFTSFTConfig
 
-    dataclass_types = (DataArguments, OfflineSelfTrainingArguments, ReFTSFTConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser(
-            "offline-st", help="offline self-training baseline", dataclass_types=dataclass_types
-        )
-    return TrlParser(dataclass_types)
+    return TrlParser((DataArguments, OfflineSelfTrainingArguments, ReFTSFTConfig, ModelConfig))

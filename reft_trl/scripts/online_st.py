@@ -6,8 +6,6 @@ The logic behind `examples/online_self_training.py` and `reft-trl online-st`.
 
 from __future__ import annotations
 
-import argparse
-
 from .data_args import DataArguments
 from .online_stage import train_from_warmup
 
@@ -19,14 +17,9 @@ def main(script_args: DataArguments, training_args, model_args) -> None:
     train_from_warmup(OnlineSelfTrainingTrainer, "online self-training", script_args, training_args, model_args)
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None):
+def make_parser():
     from trl import ModelConfig, TrlParser
 
     from reft_trl import OnlineSelfTrainingConfig
 
-    dataclass_types = (DataArguments, OnlineSelfTrainingConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser(
-            "online-st", help="online self-training baseline", dataclass_types=dataclass_types
-        )
-    return TrlParser(dataclass_types)
+    return TrlParser((DataArguments, OnlineSelfTrainingConfig, ModelConfig))

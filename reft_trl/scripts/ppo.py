@@ -5,12 +5,8 @@ The logic behind `examples/ppo_reft.py` and `reft-trl ppo`.
 
 from __future__ import annotations
 
-import argparse
-
 from .data_args import DataArguments
 from .online_stage import train_from_warmup
-
-ReFTScriptArguments = DataArguments
 
 
 def main(script_args: DataArguments, training_args, model_args) -> None:
@@ -19,12 +15,9 @@ def main(script_args: DataArguments, training_args, model_args) -> None:
     train_from_warmup(ReFTPPOTrainer, "ReFT PPO", script_args, training_args, model_args)
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None):
+def make_parser():
     from trl import ModelConfig, TrlParser
 
     from reft_trl import ReFTPPOConfig
 
-    dataclass_types = (ReFTScriptArguments, ReFTPPOConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser("ppo", help="ReFT PPO stage", dataclass_types=dataclass_types)
-    return TrlParser(dataclass_types)
+    return TrlParser((DataArguments, ReFTPPOConfig, ModelConfig))

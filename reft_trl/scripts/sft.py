@@ -5,14 +5,10 @@ The logic behind `examples/sft_warmup.py` and `reft-trl sft`.
 
 from __future__ import annotations
 
-import argparse
-
 from .data_args import DataArguments, model_init_kwargs
 
-ScriptArguments = DataArguments
 
-
-def main(script_args, training_args, model_args):
+def main(script_args: DataArguments, training_args, model_args):
     if training_args.task is None:
         raise ValueError("Set the task to train on: --task gsm8k | svamp | mathqa | mathqa_numeric.")
     if model_args.model_name_or_path is None:
@@ -65,12 +61,9 @@ def train_sft(train_dataset, training_args, model_args):
     return trainer
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+def make_parser():
     from trl import ModelConfig, TrlParser
 
     from reft_trl.trainers.sft_config import ReFTSFTConfig
 
-    dataclass_types = (ScriptArguments, ReFTSFTConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser("sft", help="ReFT stage 1: SFT warm-up", dataclass_types=dataclass_types)
-    return TrlParser(dataclass_types, prog=prog)
+    return TrlParser((DataArguments, ReFTSFTConfig, ModelConfig))

@@ -54,11 +54,11 @@ class OnlineSelfTrainingConfig(GRPOConfig):
         Learning rate (constant, no warm-up).
     lr_scheduler_type (`str`, *optional*, defaults to `"constant"`):
         Learning-rate schedule.
-    num_generations (`int`, *optional*, defaults to `1`):
+    num_generations (`int` or `None`, *optional*, defaults to `1`):
         Solutions sampled per question.
     num_iterations (`int`, *optional*, defaults to `2`):
         Passes of updates over each rollout batch (the authors' `ppo_epochs=2`).
-    max_completion_length (`int`, *optional*, defaults to `400`):
+    max_completion_length (`int` or `None`, *optional*, defaults to `400`):
         Maximum generated tokens (700 in all minus the 300-token prompt budget).
     temperature (`float`, *optional*, defaults to `1.0`):
         Sampling temperature. The cross-entropy is computed on the same temperature-scaled distribution, so keep 1.0

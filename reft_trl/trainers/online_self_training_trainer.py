@@ -136,8 +136,8 @@ class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
         sampled_ids, sampled_mask = inputs["completion_ids"][keep], inputs["completion_mask"][keep]
         gold_ids, gold_mask = inputs["gold_completion_ids"], inputs["gold_completion_mask"]
         width = max(sampled_ids.size(1), gold_ids.size(1))
-        pad = self.processing_class.pad_token_id
-        completion_ids = torch.cat([_pad_right(sampled_ids, width, pad), _pad_right(gold_ids, width, pad)])
+        pad_id = self.processing_class.pad_token_id
+        completion_ids = torch.cat([_pad_right(sampled_ids, width, pad_id), _pad_right(gold_ids, width, pad_id)])
         completion_mask = torch.cat([_pad_right(sampled_mask, width, 0), _pad_right(gold_mask, width, 0)])
         input_ids = torch.cat([torch.cat([prompt_ids[keep], prompt_ids]), completion_ids], dim=1)
         attention_mask = torch.cat([torch.cat([prompt_mask[keep], prompt_mask]), completion_mask], dim=1)

@@ -77,9 +77,9 @@ class ReFTPPOConfig(GRPOConfig):
         Learning rate (constant schedule, no warm-up).
     lr_scheduler_type (`str`, *optional*, defaults to `"constant"`):
         Learning-rate schedule.
-    num_generations (`int`, *optional*, defaults to `1`):
+    num_generations (`int` or `None`, *optional*, defaults to `1`):
         Sampled reasoning paths per question (the paper samples one; GRPO's minimum of 2 does not apply).
-    max_completion_length (`int`, *optional*, defaults to `400`):
+    max_completion_length (`int` or `None`, *optional*, defaults to `400`):
         Maximum generated tokens (the paper: 300 prompt + 400 completion = 700 in total).
     temperature (`float`, *optional*, defaults to `1.0`):
         Sampling temperature (with `top_k=0`, `top_p=1.0`: plain sampling, as the paper).
