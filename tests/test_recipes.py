@@ -190,6 +190,8 @@ def test_online_self_training_recipe_has_the_authors_values(path):
     assert (training_args.learning_rate, training_args.lr_scheduler_type) == (3e-7, "constant")
     assert (training_args.num_train_epochs, training_args.num_iterations) == (300, 2)
     assert training_args.beta == 0.0
+    # train_rl_sl.py cuts prompt + gold + EOS to max_input_length=300 and updates in model.train() (dropout on)
+    assert (training_args.max_gold_input_length, training_args.disable_dropout) == (300, False)
     for name in ("num_generations", "max_completion_length", "max_prompt_length", "temperature", "top_k"):
         assert getattr(training_args, name) == getattr(ppo, name), name
     # The gold chains of thought come from the SFT data
@@ -210,6 +212,8 @@ def test_offline_self_training_recipe_has_the_authors_values(path):
         10,
         1.0,
     )
+    # sampling.py leaves transformers' top-k of 50; the gold file and the sampling file both hold each gold solution
+    assert (self_training.sampling_top_k, self_training.gold_copies) == (50, 2)
     assert data_args.dataset_source == sft_data.dataset_source
     assert (training_args.num_train_epochs, training_args.stop_after_epoch) == (20, None)
     assert (training_args.learning_rate, training_args.max_length) == (sft.learning_rate, sft.max_length)

@@ -38,6 +38,7 @@ def sample_and_score(
     *,
     num_samples: int,
     temperature: float = 1.0,
+    top_k: int = 0,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     backend: str = "auto",
@@ -56,6 +57,7 @@ def sample_and_score(
         cot: "ncot" or "pcot".
         num_samples: completions per question, sampled at `temperature`.
         temperature: sampling temperature.
+        top_k: top-k sampling (0: off).
         max_new_tokens: completion length limit.
         batch_size: sequences per Hugging Face `generate` call.
         backend: "auto", "vllm" or "hf".
@@ -78,6 +80,7 @@ def sample_and_score(
         num_samples=num_samples,
         greedy=False,
         temperature=temperature,
+        top_k=top_k,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         backend=backend,

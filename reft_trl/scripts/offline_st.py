@@ -1,5 +1,6 @@
 """Offline self-training baseline (Offline-ST): sample solutions from the warm-up model, keep the correct distinct ones
-(at most 10 per question) beside the gold chains of thought, and fine-tune the *base* model on that set.
+(at most 10 per question) beside the gold chains of thought (each twice, as the authors' set holds them), and fine-tune
+the *base* model on that set.
 
 The logic behind `examples/offline_self_training.py` and `reft-trl offline-st`. The sampled set is written to
 `self_training_data` (JSON lines) before training starts and reused when the file exists, so an interrupted run does
@@ -29,6 +30,12 @@ class OfflineSelfTrainingArguments:
         Correct distinct samples kept per question (the paper: 10).
     sampling_temperature (`float`, *optional*, defaults to `1.0`):
         Sampling temperature (the paper: 1.0).
+    sampling_top_k (`int`, *optional*, defaults to `50`):
+        Top-k of the sampling; 0 turns it off. The authors' `sampling.py` sets no `top_k`, so transformers' default
+        of 50 applied.
+    gold_copies (`int`, *optional*, defaults to `2`):
+        Rows per gold chain of thought. The authors' training file joins the gold set and the sampling results, which
+        both hold each question's gold solution: 2. Set 1 to train on each gold solution once.
     sampling_max_new_tokens (`int`, *optional*, defaults to `400`):
         Completion length limit when sampling.
     sampling_batch_size (`int`, *optional*, defaults to `16`):
@@ -48,6 +55,12 @@ class OfflineSelfTrainingArguments:
         default=10, metadata={"help": "Correct distinct samples kept per question (paper: 10)."}
     )
     sampling_temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (paper: 1.0)."})
+    sampling_top_k: int = field(
+        default=50, metadata={"help": "Top-k of the sampling, 0 for off (the authors: transformers' default, 50)."}
+    )
+    gold_copies: int = field(
+        default=2, metadata={"help": "Rows per gold chain of thought (the authors' set holds each twice)."}
+    )
     sampling_max_new_tokens: int = field(default=400, metadata={"help": "Completion length limit when sampling."})
     sampling_batch_size: int = field(default=16, metadata={"help": "Sequences per Hugging Face generate call."})
     sampling_backend: str = field(
@@ -101,6 +114,7 @@ def _self_training_set(script_args, self_training_args, training_args, data_path
     dataset = build_offline_self_training_dataset(
         model, tokenizer, gold, task, cot, sampling_dataset=sampling, num_samples=self_training_args.num_samples,
         max_solutions=self_training_args.max_solutions, temperature=self_training_args.sampling_temperature,
+        top_k=self_training_args.sampling_top_k, gold_copies=self_training_args.gold_copies,
         max_new_tokens=self_training_args.sampling_max_new_tokens, batch_size=self_training_args.sampling_batch_size,
         backend=self_training_args.sampling_backend, seed=training_args.seed,
     )  # fmt: skip
@@ -112,7 +126,7 @@ def _self_training_set(script_args, self_training_args, training_args, data_path
     dataset.to_json(data_path, lines=True)
     sampled = sum(source == SOURCE_SAMPLED for source in dataset["source"])
     print(
-        f"[offline-st] {len(gold)} questions: {len(gold)} gold and {sampled} sampled solutions "
+        f"[offline-st] {len(gold)} questions: {len(dataset) - sampled} gold and {sampled} sampled solutions "
         f"({sampled / max(len(gold), 1):.2f} per question) written to {data_path}"
     )
     return dataset

@@ -2,9 +2,9 @@
 model's own correct solutions.
 
 1. Sample solutions to every training question from the warm-up model (the authors: 100 per question, temperature 1,
-   from the same warm-up checkpoint ReFT starts from).
+   top-k 50, from the same warm-up checkpoint ReFT starts from).
 2. Keep the correct ones (reward exactly 1), distinct, at most 10 per question (`self_learning_samples=10` in the
-   authors' `exps/paper_exps/OffSL/*.sh`), and add each question's gold chain of thought.
+   authors' `exps/paper_exps/OffSL/*.sh`), and add each question's gold chain of thought, twice as the authors do.
 3. Supervised fine-tuning *from the base model* on that set (`ReFTSFTTrainer`; the authors: 20 epochs).
 
 `select_self_training_solutions` is step 2 alone (pure, on given samples and rewards);
@@ -27,6 +27,11 @@ PAPER_SAMPLES_PER_QUESTION = 100
 """Solutions sampled per training question (`..._100_temp_1.0_do_sample_1_train.json` in the authors' scripts)."""
 PAPER_MAX_SOLUTIONS_PER_QUESTION = 10
 """Correct distinct samples kept per question (`self_learning_samples='10'`)."""
+PAPER_SAMPLING_TOP_K = 50
+"""Top-k of the sampling: the authors' `sampling.py` passes no `top_k`, so transformers' default of 50 applies."""
+PAPER_GOLD_COPIES = 2
+"""Rows per gold chain of thought: the authors' `train_file` joins the gold set and the sampling results, and
+`train_sl_model.py` trains on each question's gold solution from both."""
 SOURCE_GOLD, SOURCE_SAMPLED = "gold", "sampled"
 
 
@@ -63,6 +68,8 @@ def build_offline_self_training_dataset(
     num_samples: int = PAPER_SAMPLES_PER_QUESTION,
     max_solutions: int = PAPER_MAX_SOLUTIONS_PER_QUESTION,
     temperature: float = 1.0,
+    top_k: int = PAPER_SAMPLING_TOP_K,
+    gold_copies: int = PAPER_GOLD_COPIES,
     max_new_tokens: int = 400,
     batch_size: int = 16,
     backend: str = "auto",
@@ -70,7 +77,8 @@ def build_offline_self_training_dataset(
     seed: int | None = 42,
     show_progress: bool = True,
 ) -> Dataset:
-    """The Offline-ST training set: each question's gold row, then up to `max_solutions` correct distinct samples.
+    """The Offline-ST training set: each question's gold row (`gold_copies` times), then up to `max_solutions` correct
+    distinct samples.
 
     Args:
         model: the warm-up (SFT) model, or its path (the paper samples from ReFT's starting checkpoint).
@@ -85,6 +93,9 @@ def build_offline_self_training_dataset(
         num_samples: solutions sampled per question (paper: 100).
         max_solutions: correct distinct samples kept per question (paper: 10).
         temperature: sampling temperature (paper: 1.0).
+        top_k: top-k sampling, 0 for off (the authors: transformers' default, 50).
+        gold_copies: rows per gold chain of thought (the authors: 2, one from their gold file and one from their
+            sampling file); 1 trains on each gold solution once.
         max_new_tokens: completion length limit.
         batch_size: sequences per Hugging Face `generate` call.
         backend: "auto", "vllm" or "hf".
@@ -97,10 +108,12 @@ def build_offline_self_training_dataset(
     """
     from reft_trl.evaluation.sampling import sample_and_score
 
+    if gold_copies < 1:
+        raise ValueError(f"gold_copies={gold_copies}; every question keeps its gold chain of thought at least once.")
     sampling_dataset = dataset if sampling_dataset is None else sampling_dataset
     _check_same_questions(dataset, sampling_dataset)
     scored = sample_and_score(
-        model, tokenizer, sampling_dataset, task, cot, num_samples=num_samples, temperature=temperature,
+        model, tokenizer, sampling_dataset, task, cot, num_samples=num_samples, temperature=temperature, top_k=top_k,
         max_new_tokens=max_new_tokens, batch_size=batch_size, backend=backend, reward_func=reward_func, seed=seed,
         show_progress=show_progress,
     )  # fmt: skip
@@ -111,7 +124,7 @@ def build_offline_self_training_dataset(
         gold = _completion_text(row["completion"])
         # A P-CoT sample is the body of a program whose opening the sampling prompt wrote: keep the whole program.
         solutions = [with_prefilled_text(sampling_prompt, text, cot) for text in completions]
-        rows.append(dict(row, source=SOURCE_GOLD))
+        rows.extend(dict(row, source=SOURCE_GOLD) for _ in range(gold_copies))
         for solution in select_self_training_solutions(solutions, rewards, gold, max_solutions):
             rows.append(dict(row, completion=_like(row["completion"], solution), source=SOURCE_SAMPLED))
     return Dataset.from_list(rows)

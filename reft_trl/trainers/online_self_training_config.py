@@ -47,6 +47,10 @@ class OnlineSelfTrainingConfig(GRPOConfig):
         Weight of the cross-entropy on the gold chains of thought of the same questions (1/2).
     max_prompt_length (`int` or `None`, *optional*, defaults to `300`):
         Training questions whose prompt is longer (in tokens) are dropped, as in [`ReFTPPOConfig`].
+    max_gold_input_length (`int` or `None`, *optional*, defaults to `300`):
+        Prompt + gold chain of thought + EOS are cut to this many tokens in all, keeping the start, as the authors'
+        `train_rl_sl.py` cuts its supervised examples (`max_input_length="300"`): a long gold solution loses its end,
+        answer included. `None` cuts the gold chain of thought only at `max_completion_length`.
 
     > Defaults changed from `GRPOConfig` to the authors' values
 
@@ -66,7 +70,9 @@ class OnlineSelfTrainingConfig(GRPOConfig):
     max_grad_norm (`float`, *optional*, defaults to `1.0`):
         Gradient clipping norm.
     disable_dropout (`bool`, *optional*, defaults to `True`):
-        Whether to disable dropout (Galactica / OPT has dropout).
+        Whether to disable dropout (Galactica / OPT has dropout). Sampling always runs in eval mode, so `False` keeps
+        dropout in the update only, as the authors' `train_rl_sl.py` does (`model.eval()` for rollouts,
+        `model.train()` for the update).
     beta (`float`, *optional*, defaults to `0.0`):
         GRPO's KL coefficient. Online self-training has no KL term, so this stays 0.
     """
@@ -91,6 +97,13 @@ class OnlineSelfTrainingConfig(GRPOConfig):
     max_prompt_length: int | None = field(
         default=300, metadata={"help": "Drop training questions whose prompt is longer than this many tokens."}
     )
+    max_gold_input_length: int | None = field(
+        default=300,
+        metadata={
+            "help": "Cut prompt + gold chain of thought + EOS to this many tokens in all (the authors': 300); None "
+            "cuts the gold only at max_completion_length."
+        },
+    )
 
     # Defaults changed from GRPOConfig
     learning_rate: float = field(default=3e-7, metadata={"help": "Learning rate (the authors': 3e-7, constant)."})
@@ -100,7 +113,9 @@ class OnlineSelfTrainingConfig(GRPOConfig):
     max_completion_length: int | None = field(default=400, metadata={"help": "Maximum generated tokens."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    disable_dropout: bool = field(default=True, metadata={"help": "Disable dropout in the policy."})
+    disable_dropout: bool = field(
+        default=True, metadata={"help": "Disable dropout in the policy (sampling always runs in eval mode)."}
+    )
     beta: float = field(default=0.0, metadata={"help": "GRPO's KL coefficient; online self-training has none."})
 
     def __post_init__(self):
@@ -110,4 +125,6 @@ class OnlineSelfTrainingConfig(GRPOConfig):
             raise ValueError("sampled_loss_weight and gold_loss_weight must be non-negative.")
         if self.sampled_loss_weight == 0 and self.gold_loss_weight == 0:
             raise ValueError("sampled_loss_weight and gold_loss_weight are both 0: nothing would be trained.")
+        if self.max_gold_input_length is not None and self.max_gold_input_length < 1:
+            raise ValueError(f"max_gold_input_length={self.max_gold_input_length}; give a positive length or None.")
         grpo_post_init_one_generation_allowed(self)

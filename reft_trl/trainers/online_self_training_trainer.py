@@ -1,8 +1,10 @@
 """`OnlineSelfTrainingTrainer`: online self-training (Online-ST), a baseline of the ReFT paper, on TRL's `GRPOTrainer`.
 
 The loop is ReFT's (TRL samples one solution per question from the current policy and scores it with the answer
-reward; `RolloutScoresMixin` keeps the raw scores); the update is supervised. Two named overrides:
+reward; `RolloutScoresMixin` keeps the raw scores); the update is supervised. Three named overrides:
 
+- `_generate_single_turn`: samples in eval mode, as the authors' rollouts (`model.eval()`), so a model trained with
+  dropout (`disable_dropout=False`) samples without it.
 - `_generate_and_score_completions`: marks the samples whose reward equals `keep_reward` (1: correct) and tokenizes
   the same questions' gold chains of thought.
 - `_compute_loss`: one forward over the kept samples and the gold chains of thought; the loss is
@@ -106,24 +108,39 @@ class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
         )
 
     # ------------------------------------------------------------------------------------------------------------
-    # Rollout: which samples to keep, and the gold chains of thought of the same questions
+    # Rollout: sampling in eval mode, which samples to keep, and the gold chains of thought of the same questions
+    def _generate_single_turn(self, *args, **kwargs):
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return super()._generate_single_turn(*args, **kwargs)
+        finally:
+            self.model.train(was_training)
+
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
         device = batch["completion_ids"].device
         keep = (self._local_scores(len(inputs)).to(device) == self.args.keep_reward).float()
-        gold_ids, gold_mask = self._tokenize_gold([row[GOLD_COLUMN] for row in inputs], device)
+        prompt_lengths = batch["prompt_mask"].sum(dim=1).tolist()
+        gold_ids, gold_mask = self._tokenize_gold([row[GOLD_COLUMN] for row in inputs], prompt_lengths, device)
         batch.update(keep=keep, gold_completion_ids=gold_ids, gold_completion_mask=gold_mask)
 
         mode = "train" if self.model.training else "eval"
         self._metrics[mode]["self_training/kept_fraction"].append(self.accelerator.gather(keep).mean().item())
         return batch
 
-    def _tokenize_gold(self, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _tokenize_gold(self, texts: list[str], prompt_lengths: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
         """Gold chains of thought as completion tokens: the text, then EOS (as SFT trains), cut at the completion
-        budget; right-padded."""
+        budget and, with `max_gold_input_length`, where prompt + gold reach it; right-padded."""
         tokenizer = self.processing_class
         rows = tokenizer(text=texts, add_special_tokens=False)["input_ids"]
-        rows = [(ids + [tokenizer.eos_token_id])[: self.max_completion_length] for ids in rows]
+        budgets = [self.max_completion_length] * len(rows)
+        if self.args.max_gold_input_length is not None:
+            budgets = [
+                max(0, min(budget, self.args.max_gold_input_length - prompt_length))
+                for budget, prompt_length in zip(budgets, prompt_lengths, strict=True)
+            ]
+        rows = [(ids + [tokenizer.eos_token_id])[:budget] for ids, budget in zip(rows, budgets, strict=True)]
         ids = [torch.tensor(row, dtype=torch.long, device=device) for row in rows]
         mask = [torch.ones_like(row) for row in ids]
         return pad(ids, padding_value=tokenizer.pad_token_id), pad(mask, padding_value=0)

@@ -37,7 +37,7 @@ def test_offline_self_training_samples_then_trains_the_base_model(tiny_model_dir
     data_path = output_dir / "offline_self_training_data.jsonl"
     rows = [json.loads(line) for line in data_path.read_text().splitlines()]
     gold = [row for row in rows if row["source"] == "gold"]
-    assert len(gold) == 3  # every question keeps its gold program
+    assert len(gold) == 2 * 3  # every question keeps its gold program, twice as the authors' set
     assert all(row["completion"].startswith("def solution():") for row in rows)
     assert (output_dir / "model.safetensors").is_file()
     assert "written to" in capsys.readouterr().out

@@ -63,6 +63,7 @@ def fixed_samples(monkeypatch):
     def install(samples):
         def fake_generate(model, tokenizer, prompts, *, num_samples, **kwargs):
             calls["prompts"], calls["num_samples"], calls["greedy"] = list(prompts), num_samples, kwargs["greedy"]
+            calls["top_k"], calls["temperature"] = kwargs["top_k"], kwargs["temperature"]
             return [list(texts) for texts in samples]
 
         monkeypatch.setattr(sampling, "generate", fake_generate)
@@ -71,7 +72,7 @@ def fixed_samples(monkeypatch):
     return install
 
 
-def test_builds_gold_then_correct_distinct_samples(fixed_samples):
+def test_builds_gold_twice_then_correct_distinct_samples(fixed_samples):
     gold = load_task("svamp", cot="ncot", split="train", limit=2)
     answers = gold["answer"]
     right = [f"So the answer is {answer}.\nTherefore, the answer is: {answer}" for answer in answers]
@@ -82,13 +83,27 @@ def test_builds_gold_then_correct_distinct_samples(fixed_samples):
     calls = fixed_samples(samples)
     built = build_offline_self_training_dataset(None, None, gold, "svamp", "ncot", num_samples=4, max_solutions=10)
 
-    assert calls["num_samples"] == 4 and calls["greedy"] is False
+    # The authors' sampling: temperature 1 and transformers' default top-k, 50
+    assert (calls["num_samples"], calls["greedy"], calls["temperature"], calls["top_k"]) == (4, False, 1.0, 50)
     assert calls["prompts"] == gold["prompt"]
-    assert built["source"] == [SOURCE_GOLD, SOURCE_SAMPLED, SOURCE_GOLD]
-    assert built["item_id"] == [gold[0]["item_id"], gold[0]["item_id"], gold[1]["item_id"]]
-    assert built["completion"] == [gold[0]["completion"], right[0], gold[1]["completion"]]
-    assert built["prompt"] == [gold[0]["prompt"], gold[0]["prompt"], gold[1]["prompt"]]
+    # Each gold solution twice, as the authors' gold file + sampling file hold it
+    assert built["source"] == [SOURCE_GOLD, SOURCE_GOLD, SOURCE_SAMPLED, SOURCE_GOLD, SOURCE_GOLD]
+    assert built["item_id"] == [gold[0]["item_id"]] * 3 + [gold[1]["item_id"]] * 2
+    assert built["completion"] == [gold[0]["completion"]] * 2 + [right[0]] + [gold[1]["completion"]] * 2
+    assert built["prompt"] == [gold[0]["prompt"]] * 3 + [gold[1]["prompt"]] * 2
     assert set(built.column_names) == set(gold.column_names) | {"source"}
+
+
+def test_gold_copies_and_top_k_are_options(fixed_samples):
+    gold = load_task("svamp", cot="ncot", split="train", limit=1)
+    calls = fixed_samples([["no answer"]])
+    built = build_offline_self_training_dataset(
+        None, None, gold, "svamp", "ncot", num_samples=1, top_k=0, gold_copies=1
+    )
+    assert calls["top_k"] == 0
+    assert built["source"] == [SOURCE_GOLD]
+    with pytest.raises(ValueError, match="gold_copies"):
+        build_offline_self_training_dataset(None, None, gold, "svamp", "ncot", num_samples=1, gold_copies=0)
 
 
 def test_pcot_samples_become_whole_programs_in_the_sft_format(fixed_samples):
@@ -100,9 +115,9 @@ def test_pcot_samples_become_whole_programs_in_the_sft_format(fixed_samples):
     built = build_offline_self_training_dataset(
         None, None, gold, "svamp", "pcot", sampling_dataset=rollout, num_samples=2
     )
-    assert built["source"] == [SOURCE_GOLD, SOURCE_SAMPLED]
-    program = built[1]["completion"]
-    assert built[1]["prompt"] == gold[0]["prompt"]  # the SFT prompt, without the program opening
+    assert built["source"] == [SOURCE_GOLD, SOURCE_GOLD, SOURCE_SAMPLED]
+    program = built[2]["completion"]
+    assert built[2]["prompt"] == gold[0]["prompt"]  # the SFT prompt, without the program opening
     assert program.startswith("def solution():") and program.endswith(body)
     assert gold[0]["completion"].startswith("def solution():")  # the same format as the gold programs
 
@@ -128,7 +143,7 @@ def test_conversational_rows_keep_their_format(fixed_samples):
     )
     fixed_samples([["2 + 1 = 3. Therefore, the answer is: 3"]])
     built = build_offline_self_training_dataset(None, None, gold, "svamp", "ncot", num_samples=1)
-    assert built[1]["completion"] == [{"role": "assistant", "content": "2 + 1 = 3. Therefore, the answer is: 3"}]
+    assert built[2]["completion"] == [{"role": "assistant", "content": "2 + 1 = 3. Therefore, the answer is: 3"}]
 
 
 def test_builds_from_a_real_tiny_model(tokenizer):
@@ -143,5 +158,5 @@ def test_builds_from_a_real_tiny_model(tokenizer):
         reward_func=lambda completions, **kwargs: [1.0] * len(completions),  # every sample "correct"
     )  # fmt: skip
     per_question = {item: built["item_id"].count(item) for item in gold["item_id"]}
-    assert all(2 <= count <= 3 for count in per_question.values())  # the gold row + 1 or 2 distinct samples
+    assert all(3 <= count <= 4 for count in per_question.values())  # the gold row twice + 1 or 2 distinct samples
     assert built["source"][0] == SOURCE_GOLD

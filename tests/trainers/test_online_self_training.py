@@ -66,6 +66,7 @@ def test_config_defaults_are_the_authors(tmp_path):
     defaults = OnlineSelfTrainingConfig(output_dir=str(tmp_path), use_cpu=True)
     assert (defaults.learning_rate, defaults.lr_scheduler_type) == (3e-7, "constant")
     assert (defaults.max_completion_length, defaults.max_prompt_length) == (400, 300)
+    assert defaults.max_gold_input_length == 300  # the authors' max_input_length for the supervised examples
 
 
 @pytest.mark.parametrize(
@@ -74,6 +75,7 @@ def test_config_defaults_are_the_authors(tmp_path):
         (dict(beta=0.1), "no KL term"),
         (dict(sampled_loss_weight=-1.0), "non-negative"),
         (dict(sampled_loss_weight=0.0, gold_loss_weight=0.0), "both 0"),
+        (dict(max_gold_input_length=0), "max_gold_input_length"),
     ],
 )
 def test_config_refuses_bad_settings(tmp_path, overrides, message):
@@ -126,6 +128,30 @@ def test_rollout_keeps_reward_one_and_tokenizes_the_gold(tokenizer, tmp_path):
         expected = tokenizer(row["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         assert ids[mask.bool()].tolist() == expected
     assert trainer._metrics["eval"]["self_training/kept_fraction"] == [0.5]
+
+
+def test_gold_is_cut_where_prompt_and_gold_reach_max_gold_input_length(tokenizer, tmp_path):
+    """As the authors' `train_rl_sl.py`: prompt + gold + EOS keep their first `max_input_length` tokens."""
+    gold = ["1 2 3 4 5 6 7 8 9"] * 3
+    full = tokenizer(gold[0], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    cut = make_trainer(tokenizer, tmp_path, max_gold_input_length=10, max_completion_length=6)
+    ids, mask = cut._tokenize_gold(gold, [4, 8, 12], "cpu")
+    assert mask.sum(dim=1).tolist() == [6, 2, 0]  # the completion budget, then 10 - 8, then nothing left
+    assert ids[1, :2].tolist() == full[:2]
+    uncut = make_trainer(tokenizer, tmp_path, max_gold_input_length=None, max_completion_length=6)
+    assert uncut._tokenize_gold(gold, [4, 8, 12], "cpu")[1].sum(dim=1).tolist() == [6, 6, 6]
+
+
+def test_sampling_runs_in_eval_mode_and_the_update_in_train_mode(tokenizer, tmp_path, monkeypatch):
+    """As the authors' rollouts (`model.eval()`): with `disable_dropout=False` a model samples without dropout."""
+    from trl import GRPOTrainer
+
+    trainer = make_trainer(tokenizer, tmp_path, disable_dropout=False)
+    seen = []
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", lambda self, *a, **k: seen.append(self.model.training))
+    trainer.model.train()
+    trainer._generate_single_turn([[1, 2]], None, None, 1)
+    assert seen == [False] and trainer.model.training
 
 
 def test_loss_is_half_ce_of_kept_samples_plus_half_ce_of_gold(tokenizer, tmp_path):
