@@ -1,15 +1,25 @@
-"""CPU learning benchmark: does ReFT improve on its warm-up? SmolLM2-135M-Instruct on SVAMP N-CoT.
+"""CPU learning benchmark: does ReFT improve on its warm-up? SmolLM2-135M-Instruct on SVAMP, greedy, paired.
 
-Warm-up (SFT) on the ReFT authors' SVAMP training set, then ReFT PPO from it, then greedy accuracy of both on all
-1,000 SVAMP test problems, with the PPO training curves. The pipeline is the demo's (`reft_trl.scripts.demo`), run
-with the sizes below; the paper's reference point for a model of this size is Galactica-125M on SVAMP P-CoT,
-35.6 -> 39.4.
+Stages, each skipped when its output exists (so a killed run resumes where it stopped, PPO from its last checkpoint):
 
-    python benchmarks/bench_learning_svamp.py                           # the settings in BENCHMARKS.md
-    python benchmarks/bench_learning_svamp.py --train_limit 0 --ppo_steps 400   # more of everything (hours)
+1. `sft`: warm-up (`ReFTSFTTrainer`) on the first `--train_limit` SVAMP training questions.
+2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
+   development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it).
+3. `rl`: the method from the warm-up, on the same training questions: `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the
+   same reward, critic-free) or `sft` (continued supervised training, the "just train longer" control) for
+   `--rl_minutes` of wall time or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every`
+   rollouts.
+4. `eval-rl`: the same evaluations of the trained model.
+5. `summary.json`: accuracies, the paired difference (test and dev) with its bootstrap 95 % interval and the exact
+   McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
+   sequence, explained variance, truncated share, value loss).
 
-Writes `results.json`, `training_curves.png` and the per-question predictions (`eval/sft`, `eval/reft`) to
-`--output_dir`, and prints the table.
+    python benchmarks/bench_learning_svamp.py --output_dir outputs/bench-ppo                  # ReFT
+    python benchmarks/bench_learning_svamp.py --method sft --sft_dir outputs/bench-ppo/sft \\
+        --output_dir outputs/bench-sft-more                                                    # a control
+
+Sampled completions per rollout: `--batch_size * --num_mini_batches`; every method sees the same number of training
+samples per rollout (`--rollouts` fixes the budget in samples, `--rl_minutes` in time).
 """
 
 from __future__ import annotations
@@ -18,54 +28,265 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
+import time
 
-from reft_trl.scripts.demo import DemoArguments
-from reft_trl.scripts.demo import main as run_pipeline
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DEFAULTS = dict(
-    task="svamp",
-    cot="ncot",
-    train_limit=512,
-    sft_epochs=1.0,
-    sft_learning_rate=5e-5,
-    ppo_steps=64,
-    ppo_learning_rate=2e-6,
-    kl_coef=0.05,
-    batch_size=8,
-    max_completion_length=128,
-    eval_limit=0,  # all 1,000 test problems
-    eval_batch_size=32,
-    output_dir="outputs/bench-learning-svamp",
-)
+METHODS = ("ppo", "grpo", "sft")
 
 
-def parse_args(argv=None) -> DemoArguments:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in DEFAULTS.items():
-        parser.add_argument(f"--{name}", type=type(default), default=default)
-    parser.add_argument("--seed", type=int, default=42)
-    return DemoArguments(**vars(parser.parse_args(argv)))
+    add = parser.add_argument
+    add("--output_dir", default="outputs/bench-learning-svamp")
+    add("--method", choices=METHODS, default="ppo")
+    add("--cot", choices=("ncot", "pcot"), default="pcot")
+    add("--train_limit", type=int, default=512, help="first N training questions (SFT and RL)")
+    add("--dev_size", type=int, default=300, help="last N training questions: the development split")
+    add("--eval_limit", type=int, default=0, help="test questions (0 = all 1,000)")
+    add("--seed", type=int, default=42)
+    # warm-up
+    add("--sft_dir", default=None, help="reuse this warm-up instead of training one")
+    add("--sft_epochs", type=float, default=2.0)
+    add("--sft_learning_rate", type=float, default=5e-5)
+    # RL
+    add("--rollouts", type=int, default=40)
+    add("--rl_minutes", type=float, default=0.0, help="stop the RL stage after this wall time (0: no limit)")
+    add("--batch_size", type=int, default=8)
+    add("--num_mini_batches", type=int, default=4)
+    add("--learning_rate", type=float, default=2e-6)
+    add("--kl_coef", type=float, default=0.01)
+    add("--lam", type=float, default=1.0)
+    add("--critic_lam", type=float, default=None)
+    add("--vf_coef", type=float, default=5.0)
+    add("--critic_learning_rate", type=float, default=1e-4)
+    add("--critic_warmup_rollouts", type=int, default=1)
+    add("--critic_detach_backbone", type=int, default=1)
+    add("--missing_eos_penalty", type=float, default=None)
+    add("--mask_truncated_completions", type=int, default=0)
+    add("--max_sequence_kl", type=float, default=None)
+    add("--num_generations", type=int, default=4, help="GRPO only: samples per question")
+    add("--max_completion_length", type=int, default=160)
+    add("--save_every", type=int, default=4, help="rollouts between checkpoints")
+    add("--eval_batch_size", type=int, default=64)
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    results = run_pipeline(args)
-    accuracy = results["greedy_accuracy"]
-    warm_up, reft = accuracy["warm-up (SFT)"], accuracy["ReFT"]
-    summary = {
-        "command": "python " + " ".join([os.path.relpath(__file__), *(argv if argv is not None else sys.argv[1:])]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
-        "warm_up_accuracy": warm_up,
-        "reft_accuracy": reft,
-        "gain_points": 100 * (reft - warm_up),
-        "n_test": results["n_test"],
-        "timings": results["timings"],
+    argv = sys.argv[1:] if argv is None else argv
+    os.makedirs(args.output_dir, exist_ok=True)
+    from reft_trl.data import load_task
+
+    train = load_task("svamp", cot=args.cot, split="train")
+    n_train = len(train)
+    dev_rows = range(n_train - args.dev_size, n_train)
+    if args.train_limit > n_train - args.dev_size:
+        raise SystemExit(f"--train_limit {args.train_limit} overlaps the last {args.dev_size} (dev) questions.")
+    sft_rows = train.select(range(args.train_limit))
+    prompt_kwargs = dict(program_prefix_in_prompt=args.cot == "pcot")
+    train_prompts = load_task("svamp", cot=args.cot, split="train", **prompt_kwargs)
+    rl_rows, dev = train_prompts.select(range(args.train_limit)), train_prompts.select(dev_rows)
+    test = load_task("svamp", cot=args.cot, split="test", limit=args.eval_limit or None, **prompt_kwargs)
+    print(f"[bench] {len(sft_rows)} training, {len(dev)} dev, {len(test)} test questions (svamp {args.cot})")
+
+    timings = _load_json(os.path.join(args.output_dir, "timings.json")) or {}
+    sft_dir = args.sft_dir or os.path.join(args.output_dir, "sft")
+    if not os.path.isfile(os.path.join(sft_dir, "config.json")):
+        timings["sft_s"] = _timed(lambda: _warm_up(args, sft_rows, sft_dir))
+        _save_json(os.path.join(args.output_dir, "timings.json"), timings)
+    evals = {}
+    for name, model_dir in (("warm-up", sft_dir),):
+        timings[f"eval_{name}_s"] = timings.get(f"eval_{name}_s") or 0.0
+        evals[name], seconds = _evaluate_both(args, model_dir, name, test, dev)
+        timings[f"eval_{name}_s"] += seconds
+        _save_json(os.path.join(args.output_dir, "timings.json"), timings)
+
+    rl_dir = os.path.join(args.output_dir, args.method)
+    if not os.path.isfile(os.path.join(rl_dir, "config.json")):
+        started = time.perf_counter()
+        history = _train(args, sft_dir, rl_dir, rl_rows if args.method != "sft" else sft_rows)
+        timings["rl_s"] = timings.get("rl_s", 0.0) + time.perf_counter() - started
+        _save_json(os.path.join(args.output_dir, "log_history.json"), history)
+        _save_json(os.path.join(args.output_dir, "timings.json"), timings)
+    evals[args.method], seconds = _evaluate_both(args, rl_dir, args.method, test, dev)
+    timings[f"eval_{args.method}_s"] = timings.get(f"eval_{args.method}_s", 0.0) + seconds
+    _save_json(os.path.join(args.output_dir, "timings.json"), timings)
+
+    from reft_trl.evaluation.paired import format_paired, paired_comparison
+
+    comparison = {
+        split: paired_comparison(evals["warm-up"][split], evals[args.method][split]) for split in ("test", "dev")
     }
-    with open(os.path.join(args.output_dir, "summary.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
-    print(json.dumps(summary, indent=2))
+    history = _load_json(os.path.join(args.output_dir, "log_history.json")) or []
+    from reft_trl.scripts.demo import plot_training_curves
+
+    plot_path = plot_training_curves(history, os.path.join(args.output_dir, "training_curves.png"))
+    summary = {
+        "command": "python benchmarks/bench_learning_svamp.py " + shlex.join(argv),
+        "settings": vars(args),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        "load_average_at_end": os.getloadavg(),
+        "accuracy": {
+            name: {split: sum(flags) / len(flags) for split, flags in result.items()} for name, result in evals.items()
+        },
+        "paired": comparison,
+        "timings": timings,
+        "curves": plot_path,
+    }
+    _save_json(os.path.join(args.output_dir, "summary.json"), summary)
+    for split in ("test", "dev"):
+        print(f"[bench] {split}: " + format_paired(comparison[split], "warm-up", args.method))
     return summary
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stages
+
+
+def _warm_up(args, rows, output_dir):
+    from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
+    from reft_trl.embedded_model import smollm2_path
+
+    config = ReFTSFTConfig(
+        output_dir=output_dir, task="svamp", cot=args.cot, num_train_epochs=args.sft_epochs, stop_after_epoch=None,
+        learning_rate=args.sft_learning_rate, per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=1, max_length=512, save_strategy="no", logging_steps=5, report_to="none",
+        use_cpu=True, gradient_checkpointing=False, seed=args.seed,
+    )  # fmt: skip
+    trainer = ReFTSFTTrainer(model=smollm2_path(), args=config, train_dataset=rows)
+    trainer.train()
+    trainer.save_model(output_dir)
+    _save_json(os.path.join(os.path.dirname(output_dir), "sft_log_history.json"), trainer.state.log_history)
+
+
+def _train(args, sft_dir, output_dir, rows) -> list[dict]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(sft_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(sft_dir)
+    steps_per_rollout = args.num_mini_batches * (2 if args.method in ("ppo", "grpo") else 1)
+    common = dict(
+        output_dir=output_dir, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
+        max_steps=args.rollouts * steps_per_rollout, logging_steps=steps_per_rollout, save_strategy="steps",
+        save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none", use_cpu=True,
+        gradient_checkpointing=False, seed=args.seed,
+    )  # fmt: skip
+    callbacks = [_wall_clock_limit(args.rl_minutes)] if args.rl_minutes else []
+    if args.method == "ppo":
+        from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
+
+        config = ReFTPPOConfig(
+            **common, task="svamp", cot=args.cot, kl_coef=args.kl_coef, lam=args.lam, critic_lam=args.critic_lam,
+            vf_coef=args.vf_coef, num_mini_batches=args.num_mini_batches,
+            max_completion_length=args.max_completion_length, critic_learning_rate=args.critic_learning_rate,
+            critic_warmup_rollouts=args.critic_warmup_rollouts,
+            critic_detach_backbone=bool(args.critic_detach_backbone), missing_eos_penalty=args.missing_eos_penalty,
+            mask_truncated_completions=bool(args.mask_truncated_completions), max_sequence_kl=args.max_sequence_kl,
+        )  # fmt: skip
+        trainer = ReFTPPOTrainer(
+            model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
+        )
+    elif args.method == "grpo":
+        from trl import GRPOConfig, GRPOTrainer
+
+        from reft_trl.rewards import get_reward
+
+        config = GRPOConfig(
+            **common, num_generations=args.num_generations, steps_per_generation=args.num_mini_batches,
+            num_iterations=2, epsilon=0.2, beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
+            max_completion_length=args.max_completion_length, lr_scheduler_type="constant",
+            mask_truncated_completions=bool(args.mask_truncated_completions), disable_dropout=True,
+        )  # fmt: skip
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=get_reward("svamp", args.cot), args=config, train_dataset=rows,
+            processing_class=tokenizer, callbacks=callbacks,
+        )  # fmt: skip
+    else:
+        from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
+
+        config = ReFTSFTConfig(
+            **common, task="svamp", cot=args.cot, num_train_epochs=1000, stop_after_epoch=None, max_length=512,
+            lr_scheduler_type="constant", warmup_ratio=0.0,
+        )  # fmt: skip
+        trainer = ReFTSFTTrainer(
+            model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
+        )
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return trainer.state.log_history
+
+
+def _wall_clock_limit(minutes: float):
+    """A callback that stops training (with a checkpoint) once `minutes` of training wall time have passed."""
+    from transformers import TrainerCallback
+
+    class WallClockLimit(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.deadline = time.perf_counter() + 60 * minutes
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() > self.deadline:
+                control.should_training_stop = True
+                control.should_save = True
+
+    return WallClockLimit()
+
+
+def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
+    """Greedy correctness per question (in dataset order) on the test set and the dev split, and the seconds spent."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reft_trl.evaluation import evaluate
+    from reft_trl.evaluation.report import read_predictions
+    from reft_trl.precision import cpu_supports_bf16
+
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    model = None
+    results = {}
+    for split, rows in (("test", test), ("dev", dev)):
+        folder = os.path.join(args.output_dir, "eval", name, split)
+        predictions = os.path.join(folder, f"svamp-{args.cot}-greedy.predictions.jsonl")
+        summary = os.path.join(folder, f"svamp-{args.cot}-greedy.summary.json")
+        if not os.path.isfile(summary):
+            if model is None:
+                dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
+                model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+            evaluate(
+                model, tokenizer, rows, "svamp", args.cot, mode="greedy", max_new_tokens=args.max_completion_length,
+                batch_size=args.eval_batch_size, output_dir=folder, backend="hf", print_summary=False, resume=True,
+            )  # fmt: skip
+        by_id = {record["item_id"]: record["score"] for record in read_predictions(predictions)}
+        results[split] = [bool(by_id[item]) for item in rows["item_id"]]
+        print(f"[bench] {name} {split}: {sum(results[split])}/{len(rows)} correct")
+    return results, time.perf_counter() - started
+
+
+def _timed(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def _load_json(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _save_json(path, value):
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(value, handle, indent=2, default=str)
+    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,12 @@ import time
 from dataclasses import asdict, dataclass, field
 
 CURVES = (
-    ("reward", "mean reward"),
-    ("answer_match/accuracy", "training accuracy (reward = 1)"),
-    ("objective/kl", "KL to the warm-up (per sequence)"),
-    ("losses/value_loss", "value loss"),
+    ("reward", "mean reward", "score + KL penalty"),
+    ("answer_match/accuracy", "training accuracy", "share of samples with reward 1"),
+    ("objective/kl", "KL to the warm-up", "nats per sequence (k1: can dip below 0)"),
+    ("losses/explained_variance", "critic: explained variance", "1 - Var(R - V) / Var(R)"),
+    ("completions/clipped_ratio", "truncated completions", "share without EOS"),
+    ("losses/value_loss", "value loss", "clipped squared error"),
 )
 
 
@@ -203,14 +205,21 @@ def plot_training_curves(history: list[dict], path: str) -> str | None:
     except ImportError:
         print("[demo] matplotlib is not installed: no training-curve plot (pip install matplotlib).")
         return None
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
-    for axis, (key, title) in zip(axes, CURVES, strict=True):
+    columns = 3
+    rows = -(-len(CURVES) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    for axis, (key, title, unit) in zip(axes.flat, CURVES, strict=False):
         points = [(entry["step"], entry[key]) for entry in history if entry.get(key) is not None]
         if points:
             axis.plot(*zip(*points, strict=True), marker="o", markersize=3)
+        else:
+            axis.text(0.5, 0.5, "not logged", ha="center", va="center", transform=axis.transAxes, color="grey")
         axis.set_title(title, fontsize=10)
-        axis.set_xlabel("step")
+        axis.set_xlabel("optimizer step")
+        axis.set_ylabel(unit, fontsize=8)
         axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(CURVES) :]:
+        axis.set_visible(False)
     figure.suptitle("ReFT PPO from the warm-up model")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..precision import resolve_bf16
 from .one_generation import grpo_post_init_one_generation_allowed
 
 
@@ -119,6 +120,7 @@ class OnlineSelfTrainingConfig(GRPOConfig):
     beta: float = field(default=0.0, metadata={"help": "GRPO's KL coefficient; online self-training has none."})
 
     def __post_init__(self):
+        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
         if self.beta != 0.0:
             raise ValueError(f"beta={self.beta}: online self-training has no KL term; leave `beta` at 0.")
         if self.sampled_loss_weight < 0 or self.gold_loss_weight < 0:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..precision import resolve_bf16
 from .one_generation import grpo_post_init_one_generation_allowed
 
 KL_ESTIMATORS = ("k1", "k3")
@@ -67,6 +68,25 @@ class ReFTPPOConfig(GRPOConfig):
         Whether to whiten the advantages across all processes (the paper's `adv_whitening='global'`).
     missing_eos_penalty (`float` or `None`, *optional*, defaults to `None`):
         Amount subtracted from the score of a completion that ends without an EOS token (was truncated).
+    max_sequence_kl (`float` or `None`, *optional*, defaults to `None`):
+        Guard against a drifting policy: stop training (after saving a checkpoint when saving is on) as soon as a
+        rollout's mean KL to the warm-up per sequence exceeds this many nats. `None` never stops.
+
+    > Parameters that control the critic
+
+    critic_learning_rate (`float` or `None`, *optional*, defaults to `None`):
+        Learning rate of the value head (its own optimizer group, same schedule). `None` uses `learning_rate`, as
+        the paper does.
+    critic_warmup_rollouts (`int`, *optional*, defaults to `0`):
+        Rollouts at the start of training whose updates train only the value head (value loss only, the policy and
+        the shared backbone untouched), so the first policy updates see a fitted critic (verl's `critic_warmup`,
+        VC-PPO's value pre-training). Each rollout still costs its sampling.
+    critic_detach_backbone (`bool`, *optional*, defaults to `False`):
+        Stop the value loss's gradient at the value head's input, so the critic never moves the shared backbone
+        (the policy); the head then learns on the policy's features only. The paper trains both through the backbone.
+    critic_lam (`float` or `None`, *optional*, defaults to `None`):
+        GAE λ of the critic's targets (decoupled GAE: the policy's advantages use `lam`, the returns the critic
+        regresses to use `critic_lam`; 1.0 gives unbiased Monte-Carlo returns). `None` uses `lam`, as the paper does.
     max_prompt_length (`int` or `None`, *optional*, defaults to `300`):
         Training questions whose prompt is longer (in tokens) are dropped (the paper's code cuts them to their first
         300 tokens, which removes the answer cue). `None` keeps all.
@@ -134,6 +154,24 @@ class ReFTPPOConfig(GRPOConfig):
     max_prompt_length: int | None = field(
         default=300, metadata={"help": "Drop training questions whose prompt is longer than this many tokens."}
     )
+    max_sequence_kl: float | None = field(
+        default=None,
+        metadata={"help": "Stop training when a rollout's mean KL to the warm-up per sequence exceeds this (nats)."},
+    )
+
+    # The critic
+    critic_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the value head (own optimizer group); None: learning_rate."}
+    )
+    critic_warmup_rollouts: int = field(
+        default=0, metadata={"help": "First rollouts whose updates train only the value head (policy untouched)."}
+    )
+    critic_detach_backbone: bool = field(
+        default=False, metadata={"help": "Stop the value loss's gradient at the value head (backbone untouched)."}
+    )
+    critic_lam: float | None = field(
+        default=None, metadata={"help": "GAE lambda of the critic's targets (decoupled GAE); None: lam."}
+    )
 
     # Defaults changed from GRPOConfig
     learning_rate: float = field(default=3e-7, metadata={"help": "Learning rate (the paper: 3e-7, constant)."})
@@ -155,6 +193,8 @@ class ReFTPPOConfig(GRPOConfig):
     )
 
     def __post_init__(self):
+        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
+        _refuse_ignored_grpo_options(self)
         if self.beta != 0.0:
             raise ValueError(
                 f"beta={self.beta}: ReFT penalises KL inside the reward, not in the loss. Set `kl_coef` instead and "
@@ -169,8 +209,14 @@ class ReFTPPOConfig(GRPOConfig):
                 f"num_iterations={self.num_iterations} and num_ppo_epochs={self.num_ppo_epochs} disagree; set only "
                 "num_ppo_epochs."
             )
-        if self.sync_ref_model:
-            raise ValueError("sync_ref_model is not supported: ReFT keeps the warm-up model as a fixed reference.")
+        if self.critic_warmup_rollouts < 0:
+            raise ValueError(f"critic_warmup_rollouts={self.critic_warmup_rollouts} must be >= 0.")
+        if self.critic_lam is not None and not 0.0 <= self.critic_lam <= 1.0:
+            raise ValueError(f"critic_lam={self.critic_lam} must lie in [0, 1].")
+        if self.critic_learning_rate is not None and not self.critic_learning_rate >= 0.0:
+            raise ValueError(f"critic_learning_rate={self.critic_learning_rate} must be >= 0.")
+        if self.max_sequence_kl is not None and not self.max_sequence_kl > 0.0:
+            raise ValueError(f"max_sequence_kl={self.max_sequence_kl} must be > 0 (or None for no limit).")
         # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
         self.num_iterations = self.num_ppo_epochs
         self.epsilon = self.cliprange
@@ -178,3 +224,29 @@ class ReFTPPOConfig(GRPOConfig):
             self.steps_per_generation = self.gradient_accumulation_steps * self.num_mini_batches
 
         grpo_post_init_one_generation_allowed(self)
+
+
+# GRPO options that shape GRPO's own loss or advantages; ReFT's PPO computes neither, so a changed value would be
+# silently ignored. Refused instead, with the field's TRL default as the accepted value.
+IGNORED_GRPO_OPTIONS = {
+    "loss_type": "ReFT's policy loss is PPO's clipped surrogate averaged over completion tokens",
+    "epsilon_high": "the clip range is symmetric: set `cliprange`",
+    "delta": "two-sided clipping of GRPO is not part of PPO's surrogate",
+    "top_entropy_quantile": "every completion token is trained",
+    "importance_sampling_level": "PPO's ratio is per token",
+    "scale_rewards": "advantages come from GAE with the critic (whitened by `whiten_advantages`), not group scaling",
+    "off_policy_mask_threshold": "off-policy sequence masking is a GRPO loss option",
+    "use_adaptive_entropy": "the entropy bonus is `entropy_coef`, fixed",
+    "use_liger_kernel": "Liger's fused GRPO loss would replace the PPO loss",
+    "sync_ref_model": "ReFT keeps the warm-up model as a fixed reference",
+}
+
+
+def _refuse_ignored_grpo_options(config: GRPOConfig) -> None:
+    defaults = GRPOConfig.__dataclass_fields__
+    changed = [name for name in IGNORED_GRPO_OPTIONS if getattr(config, name) != defaults[name].default]
+    if changed:
+        reasons = "; ".join(f"{name}={getattr(config, name)!r} ({IGNORED_GRPO_OPTIONS[name]})" for name in changed)
+        raise ValueError(
+            f"ReFTPPOConfig does not use these GRPOConfig options: {reasons}. Leave them at TRL's default."
+        )

@@ -241,6 +241,7 @@ def policy_loss(
     advantages: torch.Tensor,
     mask: torch.Tensor,
     cliprange: float = 0.2,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's clipped surrogate objective as a loss, averaged over completion tokens.
 
@@ -253,6 +254,8 @@ def policy_loss(
         advantages: `(B, T)` advantages (usually whitened).
         mask: `(B, T)` completion mask.
         cliprange: PPO's epsilon.
+        weights: optional `(B, T)` or `(B, 1)` per-token weights of the loss, e.g. the importance-sampling ratio
+            pi_old / pi_sampler that corrects for a sampler (vLLM) whose probabilities differ from the trainer's.
 
     Returns:
         `(pg_loss, stats)`: the scalar loss and detached scalars `clipfrac` (share of tokens where the clipped
@@ -265,7 +268,10 @@ def policy_loss(
     # Policy loss
     pg_loss1 = -advantages * ratio
     pg_loss2 = -advantages * torch.clamp(ratio, 1 - cliprange, 1 + cliprange)
-    pg_loss = masked_mean(torch.max(pg_loss1, pg_loss2), mask)
+    pg_losses = torch.max(pg_loss1, pg_loss2)
+    if weights is not None:
+        pg_losses = pg_losses * weights
+    pg_loss = masked_mean(pg_losses, mask)
 
     with torch.no_grad():
         # KL(pi_old || pi) estimated as (ratio - 1) - log ratio, http://joschu.net/blog/kl-approx.html

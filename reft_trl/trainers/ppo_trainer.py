@@ -21,10 +21,18 @@ from collections.abc import Callable
 import torch
 from accelerate.utils import is_peft_model
 from datasets import Dataset
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
+from transformers.utils import logging
 from trl import GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
-from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable_dropout_in_model, use_adapter
+from trl.trainer.utils import (
+    add_fused_lm_head,
+    create_model_from_path,
+    disable_dropout_in_model,
+    shuffle_sequence_dict,
+    split_tensor_dict,
+    use_adapter,
+)
 
 from .paper import REFT_PAPER
 from .ppo_config import ReFTPPOConfig
@@ -38,6 +46,7 @@ from .ppo_math import (
     policy_loss,
     value_loss,
 )
+from .mixed_precision_generation import MixedPrecisionGenerationMixin
 from .rollout_scores import RolloutScoresMixin
 from .tokenization import drop_long_prompts, fill_special_tokens
 from .value_head import (
@@ -51,8 +60,10 @@ from .value_head import (
 
 REFERENCE_ADAPTER = "ref"
 
+logger = logging.get_logger(__name__)
 
-class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
+
+class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrainer):
     """
     Trainer for ReFT's reinforcement-learning stage: PPO from the warm-up (SFT) model, with a programmatic answer
     reward, a per-token KL penalty to the warm-up model inside the reward, a value head on the policy's last hidden
@@ -134,7 +145,9 @@ class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
             ref_model, self._reference_adapter = None, _add_frozen_copy_of_adapter(model)
 
         # Critic: a value head on the policy's last hidden state (or a separate value model), attached to the policy
-        # before the optimizer and PEFT see it, so it is trained, sharded and checkpointed with it
+        # before the optimizer and PEFT see it, so it is trained, sharded and checkpointed with it. Seeded first, so
+        # two runs with the same seed start from the same critic.
+        set_seed(args.seed)
         base = _causal_lm(model)
         critic = ValueHead(hidden_size_of(base)) if value_model is None else ValueModelCritic(value_model)
         base.add_module(VALUE_HEAD_NAME, critic.to(next(base.parameters()).device))
@@ -196,10 +209,13 @@ class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
 
     # ------------------------------------------------------------------------------------------------------------
     # Policy + critic forward
-    def _policy_logps_and_values(self, model, input_ids, attention_mask, logits_to_keep, compute_entropy=False):
+    def _policy_logps_and_values(
+        self, model, input_ids, attention_mask, logits_to_keep, compute_entropy=False, detach_critic_input=False
+    ):
         """One forward of the shared backbone: per-token log π (B, T), entropy (B, T) or None, values V(s_t) (B, T).
 
         The value of completion token t is read at the position before it (the state from which it was sampled).
+        With `detach_critic_input`, the values' gradient stops at the value head.
         """
         labels = input_ids.masked_fill(attention_mask == 0, -100)
         labels[:, :-logits_to_keep] = -100
@@ -210,6 +226,7 @@ class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
                 labels=labels,
                 fused_lm_head=True,
                 return_values=True,
+                detach_critic_input=detach_critic_input,
             )
         logps = outputs.log_probs[:, -logits_to_keep:]
         entropies = outputs.entropy[:, -logits_to_keep:] if compute_entropy else None
@@ -272,11 +289,15 @@ class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
             if self.args.whiten_rewards:
                 rewards = masked_whiten(rewards, mask, shift_mean=False, across_processes=True)
             advantages, returns = compute_gae(rewards, values, mask, self.args.gamma, self.args.lam)
+            if self.args.critic_lam is not None and self.args.critic_lam != self.args.lam:
+                # Decoupled GAE: the critic regresses to λ_critic-returns, the policy follows λ-advantages
+                _, returns = compute_gae(rewards, values, mask, self.args.gamma, self.args.critic_lam)
             if self.args.whiten_advantages:
                 advantages = masked_whiten(advantages, mask, across_processes=True)
 
         batch.update(advantages=advantages, returns=returns, old_values=values)
         self._log_rollout(scores, kl, rewards, mask)
+        self._rollout_batch = batch
         return batch
 
     def _sequence_scores(self, completion_ids, mask, local_batch_size) -> torch.Tensor:
@@ -292,8 +313,17 @@ class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
     def _log_rollout(self, scores, kl, rewards, mask):
         metrics = self._metrics["train" if self.model.training else "eval"]
         sequence_kl = (kl * mask).sum(dim=1)
+        mean_sequence_kl = self.accelerator.gather(sequence_kl).mean().item()
         metrics["objective/scores"].append(self.accelerator.gather(scores).mean().item())
-        metrics["objective/kl"].append(self.accelerator.gather(sequence_kl).mean().item())
+        metrics["objective/kl"].append(mean_sequence_kl)
+        limit = self.args.max_sequence_kl
+        if self.model.training and limit is not None and mean_sequence_kl > limit:
+            logger.warning(
+                f"Stopping PPO at step {self.state.global_step}: the rollout's KL to the warm-up is "
+                f"{mean_sequence_kl:.3g} nats per sequence, above max_sequence_kl={limit}."
+            )
+            self.control.should_save = self.args.save_strategy != "no"
+            self.control.should_training_stop = True
         non_score = (rewards * mask).sum(dim=1) - scores
         metrics["objective/non_score_reward"].append(self.accelerator.gather(non_score).mean().item())
 
@@ -306,25 +336,70 @@ class ReFTPPOTrainer(RolloutScoresMixin, GRPOTrainer):
         )
         input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)
         attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        critic_warmup = self._in_critic_warmup()
         logps, entropies, values = self._policy_logps_and_values(
-            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True
-        )
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True,
+            detach_critic_input=critic_warmup or self.args.critic_detach_backbone,
+        )  # fmt: skip
 
-        # Policy loss (clipped surrogate, Schulman et al. 2017, eq. 7)
+        # Policy loss (clipped surrogate, Schulman et al. 2017, eq. 7), weighted by the vLLM importance-sampling
+        # correction when TRL computed one (the sampler's and the trainer's probabilities differ)
         pg_loss, pg_stats = policy_loss(
-            logps, inputs["old_per_token_logps"], inputs["advantages"], mask, self.args.cliprange
-        )
+            logps, inputs["old_per_token_logps"], inputs["advantages"], mask, self.args.cliprange,
+            weights=inputs.get("importance_sampling_ratio"),
+        )  # fmt: skip
         # Value loss (clipped, as in the paper's code and TRL's PPO)
         vf_loss, vf_stats = value_loss(
             values, inputs["old_values"], inputs["returns"], mask, self.args.cliprange_value
         )
         entropy = masked_mean(entropies, mask)
-        loss = pg_loss + self.args.vf_coef * vf_loss - self.args.entropy_coef * entropy
+        if critic_warmup:  # value-only update: the policy and the backbone get no gradient
+            loss = self.args.vf_coef * vf_loss
+        else:
+            loss = pg_loss + self.args.vf_coef * vf_loss - self.args.entropy_coef * entropy
 
         mode = "train" if self.model.training else "eval"
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         self._log_losses(mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats, values, inputs["returns"], mask)
         return loss / normalizer
+
+    def _in_critic_warmup(self) -> bool:
+        """Whether the current optimizer step belongs to the first `critic_warmup_rollouts` rollouts."""
+        steps_per_rollout = self.args.steps_per_generation * self.num_iterations
+        return self.model.training and self.state.global_step < self.args.critic_warmup_rollouts * steps_per_rollout
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Mini-batches: a fresh shuffle of the rollout for every PPO epoch (TRL shuffles once per rollout)
+    def _prepare_inputs(self, generation_batch):
+        steps = self.args.steps_per_generation
+        if (
+            self.model.training
+            and steps > 1
+            and self._buffered_inputs is not None
+            and self._step % (steps * self.num_iterations) != 0
+            and self._step % steps == 0
+        ):
+            self._buffered_inputs = split_tensor_dict(shuffle_sequence_dict(self._rollout_batch), steps)
+        return super()._prepare_inputs(generation_batch)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Optimizer: the value head in its own parameter group, with its own learning rate
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
+        if self.args.critic_learning_rate is None or self.args.critic_learning_rate == self.args.learning_rate:
+            return optimizer
+        critic = getattr(_causal_lm(self.accelerator.unwrap_model(self.model)), VALUE_HEAD_NAME)
+        critic_params = {id(p) for p in critic.parameters() if p.requires_grad}
+        critic_groups = []
+        for group in list(optimizer.param_groups):
+            mine = [p for p in group["params"] if id(p) in critic_params]
+            if mine:
+                group["params"] = [p for p in group["params"] if id(p) not in critic_params]
+                critic_groups.append({**group, "params": mine, "lr": self.args.critic_learning_rate})
+        optimizer.param_groups = [group for group in optimizer.param_groups if group["params"]]
+        for group in critic_groups:
+            optimizer.add_param_group(group)
+        return optimizer
 
     def _log_losses(self, mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats, values, returns, mask):
         gather_mean = lambda x: self.accelerator.gather(x.detach().reshape(1)).mean().item()  # noqa: E731

@@ -8,6 +8,8 @@ from trl import SFTConfig
 
 from reft_trl.data import COTS, TASKS
 
+from ..precision import resolve_bf16
+
 
 @dataclass
 class ReFTSFTConfig(SFTConfig):
@@ -130,6 +132,7 @@ class ReFTSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
         if self.task is not None and self.task not in TASKS:
             raise ValueError(f"task={self.task!r}; valid tasks: {', '.join(TASKS)} (or None).")
         if self.cot not in COTS:

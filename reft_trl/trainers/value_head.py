@@ -2,7 +2,8 @@
 
 `attach_value_head(model)` adds `model.v_head` (a `ValueHead`) to a causal LM and lets its forward return per-position
 state values from the SAME forward pass that produces the log-probabilities: call the model with `return_values=True`
-and read `outputs["state_values"]` of shape `(B, L)`. Without that keyword the forward is untouched, so generation and
+and read `outputs["state_values"]` of shape `(B, L)`; with `detach_critic_input=True` as well, the value loss's
+gradient stops at the head's input and never reaches the shared backbone. Without that keyword the forward is untouched, so generation and
 every other caller see the original model.
 
 >>> import torch
@@ -41,17 +42,23 @@ class CausalLMOutputWithValues(ModelOutput):
 class ValueHead(nn.Module):
     """`V(s_t) = w^T h_t + b`: one linear layer from the last hidden state `h_t` (B, L, H) to a scalar value (B, L).
 
-    The head runs in float32 whatever the backbone's dtype, so value targets of size ~1 keep their precision in bf16.
+    The head runs in float32 whatever the backbone's dtype and whatever autocast is active, so value targets of
+    size ~1 keep their precision under bf16 mixed precision. `w` and `b` start at 0: the first values are 0, so the
+    first advantages are the rewards-to-go rather than a random critic's noise (a default-initialised head gives
+    values of standard deviation ~0.58 RMS(h), about 1 on a 135M model, against scores in [0, 1]).
     """
 
     def __init__(self, hidden_size: int):
         super().__init__()
         self.summary = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.summary.weight)
         nn.init.zeros_(self.summary.bias)
 
     def forward(self, hidden_states: torch.Tensor, **inputs) -> torch.Tensor:
-        weight_dtype = self.summary.weight.dtype
-        return self.summary(hidden_states.to(weight_dtype)).squeeze(-1).float()  # (B, L)
+        with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+            weight, bias = self.summary.weight.float(), self.summary.bias.float()
+            values = nn.functional.linear(hidden_states.float(), weight, bias)
+        return values.squeeze(-1)  # (B, L), float32
 
 
 class ValueModelCritic(nn.Module):
@@ -98,7 +105,7 @@ def _wrap_forward_with_values(model: nn.Module) -> None:
     backbone = model.base_model  # the decoder stack: `model.model` for Llama and OPT
 
     @functools.wraps(type(model).forward)
-    def forward(*args, return_values: bool = False, **kwargs):
+    def forward(*args, return_values: bool = False, detach_critic_input: bool = False, **kwargs):
         if not return_values:
             return inner_forward(*args, **kwargs)
         captured = {}
@@ -112,8 +119,9 @@ def _wrap_forward_with_values(model: nn.Module) -> None:
         finally:
             handle.remove()
         critic = getattr(model, VALUE_HEAD_NAME)
+        hidden = captured["hidden"].detach() if detach_critic_input else captured["hidden"]
         state_values = critic(  # (B, L)
-            captured["hidden"], input_ids=kwargs.get("input_ids"), attention_mask=kwargs.get("attention_mask")
+            hidden, input_ids=kwargs.get("input_ids"), attention_mask=kwargs.get("attention_mask")
         )
         return CausalLMOutputWithValues(
             loss=outputs.get("loss"),
