@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ SOURCES = ("reft", "original", "hub")
 SPLITS = ("train", "test")
 TEMPLATES = ("reft", "chat")
 ANSWER_KINDS = ("number", "choice")
+_GOLD_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
+"""A numeric gold answer once commas are removed: the plain numbers `reft_trl.rewards.compare.parse_number` reads."""
 COLUMNS = ("prompt", "completion", "answer", "item_id", "question")
 
 # A row mapper turns one raw row (and its index) into a ReFT record, or None when the row is not part of
@@ -112,15 +115,19 @@ def normalize_number(value: Any) -> str:
     Traceback (most recent call last):
     ...
     reft_trl.data.errors.DataFormatError: field 'answer_value': not a number: 'twelve'
+
+    The answer must be a finite plain number the reward reads the same way (`reft_trl.rewards.compare`): `1_000`,
+    `1e999`, `nan` and `inf` are refused, where Python's `float` would accept them.
     """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise DataFormatError(f"not a number: {value!r}", field="answer_value")
     text = str(value).strip().replace(",", "")
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
+    if "_" in text and _GOLD_NUMBER.fullmatch(text.replace("_", "")):
+        raise DataFormatError(
+            f"not a number: {value!r} (underscores are not digit separators; write {text.replace('_', '')})",
+            field="answer_value",
+        )
+    if not _GOLD_NUMBER.fullmatch(text) or not math.isfinite(float(text)):
         raise DataFormatError(f"not a number: {value!r}", field="answer_value")
     return text
 

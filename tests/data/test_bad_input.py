@@ -67,6 +67,11 @@ BAD_ROW_ID = r"row 1 \(item_id 'svamp_1'\), "
             BAD_ROW_ID + "field 'answer_value': not a number: 'five'",
         ),
         ({**GOOD, "item_id": "svamp_1", "answer_value": "nan"}, BAD_ROW_ID + "field 'answer_value': not a number"),
+        (
+            {**GOOD, "item_id": "svamp_1", "answer_value": "1_000"},
+            BAD_ROW_ID
+            + r"field 'answer_value': not a number: '1_000' \(underscores are not digit separators; write 1000\)",
+        ),
         ({**GOOD, "item_id": "svamp_1", "answer_value": [5]}, BAD_ROW_ID + "field 'answer_value': not a number"),
         ({**GOOD, "item_id": "svamp_1", "answer_cot": ""}, BAD_ROW_ID + "field 'answer_cot': empty or non-text"),
         (["not", "an", "object"], r"row 1: row is not a JSON object"),

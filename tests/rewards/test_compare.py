@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import doctest
-import threading
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reft_trl.rewards import compare
+from reft_trl.rewards import AnswerMatchReward, compare
 from reft_trl.rewards.compare import answers_match, canonical_task, normalize_choice, parse_number
 
 
@@ -144,10 +146,100 @@ def test_math_verify_path_is_safe_off_the_main_thread():
     assert results == [expected for _, _, expected in cases]
 
 
-def test_math_verify_timeouts_are_off_only_outside_the_main_thread():
-    assert compare._math_verify_timeouts() == (compare.MATH_VERIFY_PARSING_TIMEOUT_S, compare.MATH_VERIFY_TIMEOUT_S)
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(compare._math_verify_timeouts()))
-    thread.start()
-    thread.join()
-    assert seen == [(None, None)]
+EXPLODING = [
+    "9^9^9^9",
+    "2^{3^{4^{5}}}",
+    "(9^9)^(9^9)",
+    "10**10**10",
+    "2^{99999999}",
+    "100000!",
+    "(10^7)!",
+    "(" * 40 + "1" + ")" * 40,
+]
+
+
+def test_an_exploding_answer_scores_zero_at_once_in_a_fresh_process():
+    """Before the bound, `evalf` on 9^9^9^9 ran for minutes in the caller; run it where a hang cannot stall pytest."""
+    code = (
+        "import time\n"
+        "from reft_trl.rewards import AnswerMatchReward\n"
+        "started = time.perf_counter()\n"
+        "rewards = AnswerMatchReward('gsm8k')(['So it is\\nTherefore, the answer is: 9^9^9^9'], answer=['7'])\n"
+        "print(rewards, time.perf_counter() - started)\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    rewards, seconds = finished.stdout.rsplit("]", 1)
+    assert (rewards + "]", finished.returncode) == ("[0.0]", 0)
+    assert float(seconds) < 1.0
+
+
+@pytest.mark.parametrize("answer", EXPLODING)
+def test_obviously_exploding_answers_are_refused_before_sympy(answer, monkeypatch):
+    def no_worker():
+        raise AssertionError(f"{answer!r} reached the symbolic worker")
+
+    monkeypatch.setattr(compare, "default_comparer", no_worker)
+    assert compare.looks_explosive(answer)
+    assert not answers_match(answer, "7", "gsm8k")
+
+
+def test_a_hanging_comparison_is_killed_and_its_worker_replaced():
+    """What the cheap refusal lets through is bounded by killing the worker: sent straight to it, 9^9^9^9 hangs."""
+    comparer = compare.SymbolicComparer(timeout_s=1.0)
+    try:
+        assert comparer.match("\\frac{3}{4}", "0.75", 1e-2)  # started and warm
+        started = time.perf_counter()
+        assert not comparer.match("9^9^9^9", "7", 1e-2)
+        assert time.perf_counter() - started < 5.0
+        assert comparer.match("\\sqrt{2}", "1.414", 1e-2)  # a new worker answers the next comparison
+    finally:
+        comparer.close()
+
+
+def test_symbolic_comparisons_run_outside_the_calling_process(monkeypatch):
+    """The caller never imports sympy's evaluation path for a comparison: a fresh worker process does."""
+    comparer = compare.SymbolicComparer()
+    try:
+        assert comparer.match("20 + 4", "24", 1e-2)
+        assert comparer._process.pid != os.getpid() and comparer._process.poll() is None
+    finally:
+        comparer.close()
+
+
+def test_long_numbers_are_parsed_in_linear_time():
+    """`\\d+\\.?\\d*` backtracked quadratically: 16k digits and an operator took 8.8 s, 100k would take minutes."""
+    started = time.perf_counter()
+    assert parse_number("1" * 100_000 + "+") is None
+    assert parse_number("0" * 100_000 + "1") == 1.0
+    assert not answers_match("1" * 100_000 + "+", "1", "gsm8k")
+    assert time.perf_counter() - started < 0.5
+
+
+def test_long_completions_are_scored_in_linear_time():
+    reward = AnswerMatchReward("gsm8k")
+    completions = [f"Therefore, the answer is: {'0' * 100_000}1{tail}" for tail in ("+", "*2", "", ".5", "/")]
+    started = time.perf_counter()
+    rewards = reward(completions, answer=["1"] * len(completions))
+    assert time.perf_counter() - started < 1.0
+    assert rewards == [0.0, 0.0, 1.0, 0.1, 0.0]
+
+
+def test_values_that_are_not_finite_never_match():
+    """1e999 overflows to inf; it used to match the gold "1_000", which math-verify reads as 1."""
+    cases = [("1e999", "1_000"), ("1e999", "1e999"), ("1e999", "1000"), ("-1e999", "-1e999"), ("inf", "1000")]
+    assert [answers_match(predicted, gold, "gsm8k") for predicted, gold in cases] == [False] * len(cases)
+    assert parse_number("1e999") is None
+
+
+def test_underscores_are_not_digit_separators():
+    cases = [("1000", "1_000"), ("1_000", "1000"), ("1_000", "1_000"), ("2_5", "25")]
+    assert [answers_match(predicted, gold, "gsm8k") for predicted, gold in cases] == [False] * len(cases)
+    assert parse_number("1_000") is None
+
+
+def test_an_overflowing_answer_earns_nothing():
+    """1e999 used to score 1.0 against the gold "1_000" and 0.1 against "1000"; it is not a well-formed number."""
+    reward = AnswerMatchReward("gsm8k")
+    answers = ["Therefore, the answer is: 1e999", "Therefore, the answer is: -1e999", "Therefore, the answer is: 1000"]
+    assert reward(answers, answer=["1000"] * 3) == [0.0, 0.0, 1.0]
+    assert reward(answers[:1], answer=["1_000"]) == [0.0]
