@@ -36,7 +36,9 @@ import errno
 import fcntl
 import gc
 import importlib
+import importlib.util
 import json
+import math
 import os
 import platform
 import resource
@@ -63,6 +65,7 @@ READ_CHUNK_BYTES = 65536
 POLL_TICK_S = 0.005  # only used where pidfd_open is missing
 PRIVATE_TMP_BYTES = 64 * 1024 * 1024
 PRIVATE_SMALL_TMP_BYTES = 1024 * 1024
+PRIVATE_TMP_ROOT = "/tmp/reft-sandbox"
 CHILD_PATH = "/usr/bin:/bin"
 DEFAULT_PRELOAD = (
     "math",
@@ -85,10 +88,7 @@ DEFAULT_PRELOAD = (
 # template process, and only programs whose text names one of them are forked from it.
 FORK_HEAVY_MODULES = ("sympy", "numpy", "scipy", "mpmath", "pandas")
 NAMESPACE_BINDINGS = ("math", "sympy")  # bound in every program's namespace, as the ReFT authors' runner does
-SELF_TEST_PROGRAMS = {
-    "light": "def solution():\n    return 6 * 7\n",
-    "heavy": "def solution():\n    return int(sympy.Rational(84, 2)) + len(str(sympy.sympify('x + 1')))\n",
-}
+SELF_TEST_EXPRESSIONS = {"light": "6 * 7", "heavy": "int(sympy.Rational(84, 2)) + len(str(sympy.sympify('x + 1')))"}
 SELF_TEST_VALUES = {"light": 42, "heavy": 47}
 CHILD_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -150,13 +150,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
@@ -373,7 +375,11 @@ def _enter_namespaces() -> None:
 
 
 def _private_mounts() -> list[str]:
-    """Remount /proc for the new PID namespace; replace the world-writable directories by root-owned tmpfs."""
+    """Remount /proc for the new PID namespace; replace the world-writable directories by root-owned tmpfs.
+
+    The interpreter's own directories (a venv or a checkout under /tmp, as CI runners and containers have them) are
+    bound back, read-only, at the same paths inside the new tmpfs; where that fails, the directory is left as it was.
+    """
     done = []
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     for target, fstype, data in [
@@ -383,13 +389,42 @@ def _private_mounts() -> list[str]:
         ("/dev/shm", "tmpfs", f"size={PRIVATE_SMALL_TMP_BYTES},mode=0755"),
         ("/run/lock", "tmpfs", f"size={PRIVATE_SMALL_TMP_BYTES},mode=0755"),
     ]:
-        if os.path.isdir(target):
+        if not os.path.isdir(target):
+            continue
+        kept = _interpreter_dirs_under(target) if fstype == "tmpfs" else []
+        handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for path in kept}
+        try:
+            _mount(fstype, target, fstype, MS_NOSUID | MS_NODEV | MS_NOEXEC, data)
+        except OSError:
+            continue
+        else:
             try:
-                _mount(fstype, target, fstype, MS_NOSUID | MS_NODEV | MS_NOEXEC, data)
-                done.append(target)
-            except OSError:
+                for path, handle in handles.items():
+                    _bind_read_only(f"/proc/self/fd/{handle}", path)
+            except OSError:  # hiding the interpreter would break every import: keep the directory as it was
+                _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
                 continue
+            done.append(target)
+        finally:
+            for handle in handles.values():
+                os.close(handle)
     return done
+
+
+def _bind_read_only(source: str, target: str) -> None:
+    os.makedirs(target, 0o755, exist_ok=True)
+    _mount(source, target, None, MS_BIND | MS_REC)
+    _mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _interpreter_dirs_under(target: str) -> list[str]:
+    """The interpreter's directories (as named, and as resolved) that lie under `target`, outermost only."""
+    paths = set()
+    for path in _read_dirs():
+        for form in (os.path.abspath(path), os.path.realpath(path)):
+            if form.startswith(target.rstrip("/") + "/"):
+                paths.add(form)
+    return [path for path in sorted(paths) if not any(path.startswith(other + "/") for other in paths)]
 
 
 def _read_dirs() -> list[str]:
@@ -424,7 +459,11 @@ class Plan:
             except OSError as exc:
                 self.namespace_error = str(exc)
         self.uid = int(config.get("sandbox_uid", SANDBOX_UID)) if self.root and "uid" not in disabled else None
-        self.tmp_root = "/tmp" if "/tmp" in self.private_mounts else tempfile.mkdtemp(prefix="reft-sandbox-")
+        if "/tmp" in self.private_mounts:  # a directory of its own: the private /tmp may hold the interpreter too
+            self.tmp_root = PRIVATE_TMP_ROOT
+            os.makedirs(self.tmp_root, exist_ok=True)
+        else:
+            self.tmp_root = tempfile.mkdtemp(prefix="reft-sandbox-")
         os.chmod(self.tmp_root, 0o755 if self.uid is not None else 0o700)
         self.workdir = os.path.join(self.tmp_root, "program")
         machine = platform.machine()
@@ -501,19 +540,44 @@ def _describe_exception(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     except BaseException:
         text = type(exc).__name__
-    return text[:MAX_ERROR_CHARS]
+    return clean_text(text[:MAX_ERROR_CHARS])
 
 
 def encode_value(value: object, max_chars: int) -> object:
-    """int/float/str/bool/None as they are (strings capped); anything else as its capped repr."""
-    if value is None or type(value) in (bool, float):
+    """int/finite float/str/bool/None as they are (strings capped, lone surrogates escaped); anything else, an
+    infinite float or NaN included, as its capped repr."""
+    if value is None or type(value) is bool or (type(value) is float and math.isfinite(value)):
         return value
     if type(value) is int:
         json.dumps(value)  # ValueError past sys.get_int_max_str_digits()
         return value
+    text = value if type(value) is str else repr(value)
+    return clean_text(text[:max_chars])[:max_chars]
+
+
+def clean_text(text: str) -> str:
+    """`text` with each lone surrogate (which UTF-8 cannot encode) written as its escape, `\\ud800`.
+
+    >>> clean_text("caf\\u00e9 \\ud800")
+    'café \\\\ud800'
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def checked_value(value: object, max_chars: int) -> object:
+    """A program's value as the results channel may carry it: None, bool, int, a finite float, or a capped clean
+    str. Anything else (a list, a dict, an infinity a program wrote into the channel itself) raises `ValueError`."""
+    if value is None or type(value) in (bool, int):
+        return value
+    if type(value) is float and math.isfinite(value):
+        return value
     if type(value) is str:
-        return value[:max_chars]
-    return repr(value)[:max_chars]
+        return clean_text(value[:max_chars])[:max_chars]
+    raise ValueError(f"not a scalar value: {type(value).__name__}")
 
 
 def execute_program(code: str, bindings: dict, max_value_chars: int) -> dict:
@@ -685,12 +749,13 @@ def _outcome(reason: str | None, status: int, cpu_s: float, payload: bytes, limi
         return {"ok": False, "value": None, "error": f"killed by {signal.Signals(sig).name}"}
     if not payload:
         return {"ok": False, "value": None, "error": "exit"}
-    try:
+    try:  # the program may have written anything to the result descriptor: only a scalar gets through
         message = json.loads(payload)
         ok = message["ok"] is True and os.waitstatus_to_exitcode(status) == 0
-        error = None if ok else str(message.get("error") or "exit")[:MAX_ERROR_CHARS]
-        return {"ok": ok, "value": message.get("value") if ok else None, "error": error}
-    except (ValueError, KeyError, TypeError, AttributeError):
+        value = checked_value(message.get("value"), int(limits["max_value_chars"])) if ok else None
+        error = None if ok else clean_text(str(message.get("error") or "exit")[:MAX_ERROR_CHARS])
+        return {"ok": ok, "value": value, "error": error}
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return {"ok": False, "value": None, "error": "malformed result"}
 
 
@@ -700,11 +765,17 @@ class Template:
     def __init__(self, plan: Plan, module_names: list[str]):
         self.plan = plan
         self.modules = {}
+        self.import_errors: dict[str, str] = {}
         for name in module_names:
             try:
                 self.modules[name] = importlib.import_module(name)
-            except Exception:  # an optional module that is not installed
-                continue
+            except Exception as exc:  # an optional module that is not installed (or one the jail hides)
+                self.import_errors[name] = _describe_exception(exc)
+        self.module_files = sorted(
+            path
+            for module in self.modules.values()
+            if (path := getattr(module, "__file__", None)) and os.path.isfile(path)
+        )
         if "sympy" in self.modules:
             _warm_up_sympy(self.modules["sympy"])
         self.bindings = {name: self.modules[name] for name in NAMESPACE_BINDINGS if name in self.modules}
@@ -778,8 +849,10 @@ class HeavyTemplate:
         os.close(request_r)
         os.close(response_w)
         self._responses = FrameReader(self._response_r)
-        ready = self._responses.read() or {"modules": []}
+        ready = self._responses.read() or {"modules": [], "import_errors": {}, "files": []}
         self.module_names = ready["modules"]
+        self.import_errors = ready["import_errors"]
+        self.module_files = ready["files"]
 
     def run(self, request: dict) -> dict:
         _write_all(self._request_w, encode_frame(request))
@@ -798,7 +871,12 @@ class HeavyTemplate:
 
 
 def _serve_forever(template: Template, in_fd: int, out_fd: int) -> None:
-    _write_all(out_fd, encode_frame({"modules": sorted(template.modules)}))
+    ready = {
+        "modules": sorted(template.modules),
+        "import_errors": template.import_errors,
+        "files": template.module_files,
+    }
+    _write_all(out_fd, encode_frame(ready))
     requests = FrameReader(in_fd)
     while (request := requests.read()) is not None:
         try:
@@ -809,6 +887,18 @@ def _serve_forever(template: Template, in_fd: int, out_fd: int) -> None:
 
 
 def _self_test(runner: Template | HeavyTemplate, kind: str) -> str | None:
+    """Run a program through `runner` in the full jail: its preloaded modules' files must be there (a mount that hides
+    them breaks every import of a submodule; the sandbox uid may still lack the right to read them) and it computes."""
+    code = (
+        "import os\n"
+        "def solution():\n"
+        f"    for path in {runner.module_files!r}:\n"
+        "        try:\n"
+        "            os.stat(path)\n"
+        "        except PermissionError:\n"
+        "            pass\n"
+        f"    return {SELF_TEST_EXPRESSIONS[kind]}\n"
+    )
     limits = {
         "timeout": 30.0,
         "cpu_seconds": 30,
@@ -818,10 +908,18 @@ def _self_test(runner: Template | HeavyTemplate, kind: str) -> str | None:
         "max_open_files": 64,
         "max_value_chars": 100,
     }
-    outcome = runner.run({"code": SELF_TEST_PROGRAMS[kind], "limits": limits})
+    outcome = runner.run({"code": code, "limits": limits})
     if outcome["ok"] and outcome["value"] == SELF_TEST_VALUES[kind]:
         return None
-    return f"{kind} self-test program gave {outcome}"
+    return f"a test program could not use the preloaded modules inside the sandbox ({outcome['error']})"
+
+
+def _installed(name: str) -> bool:
+    """Whether `name` can be imported here (checked before the jail, which must not hide it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def main() -> None:
@@ -831,12 +929,18 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print must never corrupt the protocol
-    plan = Plan(config)
     preload = list(config.get("preload", DEFAULT_PRELOAD))
+    installed = {name for name in preload if _installed(name)}
+    plan = Plan(config)
     heavy_names = [name for name in preload if name.split(".")[0] in FORK_HEAVY_MODULES]
     light = Template(plan, [name for name in preload if name not in heavy_names])
     heavy = HeavyTemplate(plan, heavy_names) if heavy_names else None
-    errors = [_self_test(light, "light")]
+    import_errors = {**light.import_errors, **(heavy.import_errors if heavy else {})}
+    errors = [
+        f"{name} can be imported by {sys.executable} but not inside the sandbox: {import_errors[name]}"
+        for name in sorted(installed & set(import_errors))
+    ]
+    errors.append(_self_test(light, "light"))
     if heavy is not None and "sympy" in heavy.module_names:
         errors.append(_self_test(heavy, "heavy"))
     capabilities = plan.describe()
@@ -857,8 +961,7 @@ def main() -> None:
         _write_all(out_fd, encode_frame(response))
     if heavy is not None:
         heavy.close()
-    if plan.tmp_root != "/tmp":
-        _remove_tree(plan.tmp_root)
+    _remove_tree(plan.tmp_root)
 
 
 if __name__ == "__main__":

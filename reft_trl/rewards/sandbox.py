@@ -76,11 +76,13 @@ LAYERS = ("namespaces", "uid", "landlock", "seccomp")
 class ProgramResult:
     """The outcome of one program.
 
-    ``ok`` is True when the program ran and ``solution()`` returned. ``value`` is that return value: int, float,
-    str, bool and None as they are (strings capped at ``max_value_chars``), anything else as its capped ``repr``.
-    ``error`` is a short reason when ``ok`` is False: ``"timeout"``, ``"cpu limit"``, ``"memory"``, ``"exit"``,
-    ``"output limit"``, ``"file size limit"``, ``"no solution() defined"``, ``"killed by SIGSEGV"``, or the
-    exception, e.g. ``"ZeroDivisionError: division by zero"``.
+    ``ok`` is True when the program ran and ``solution()`` returned. ``value`` is that return value: int, finite
+    float, str, bool and None as they are (strings capped at ``max_value_chars``), anything else as its capped
+    ``repr`` (an infinity as ``"inf"``). Strings never hold a lone surrogate: it comes back escaped (``"\\ud800"``),
+    so every value can be written as UTF-8. ``error`` is a short reason when ``ok`` is False: ``"timeout"``,
+    ``"cpu limit"``, ``"memory"``, ``"exit"``, ``"output limit"``, ``"file size limit"``, ``"no solution() defined"``,
+    ``"killed by SIGSEGV"``, ``"malformed result"`` (the program wrote something other than a scalar into the results
+    channel itself), or the exception, e.g. ``"ZeroDivisionError: division by zero"``.
     """
 
     ok: bool
@@ -232,13 +234,17 @@ class _Worker:
         self.deadline = time.monotonic() + timeout + RESPONSE_GRACE_S if self.tasks else math.inf
         return task
 
-    def read_stdout(self) -> list[dict] | None:
-        """Frames that arrived, or None at end of file (the worker is gone)."""
+    def read_stdout(self) -> list | None:
+        """Messages that arrived, or None at end of file or on data that is not a frame (the worker is lost)."""
         chunk = _read_available(self.proc.stdout.fileno())
         if chunk == b"":
             return None
         self.buffer += chunk or b""
-        return worker_protocol.decode_frames(self.buffer)
+        try:
+            return worker_protocol.decode_frames(self.buffer)
+        except (ValueError, RecursionError):  # a corrupt stream; the worker is replaced, never trusted again
+            self.failure = "malformed result"
+            return None
 
     def read_stderr(self) -> bool:
         """Keep the last bytes of the worker's stderr; False at end of file."""
@@ -248,7 +254,8 @@ class _Worker:
         return chunk != b""
 
     def mark_dead(self) -> None:
-        self.failure = "worker died"
+        if self.failure == "timeout":
+            self.failure = "worker died"
         self.deadline = 0.0
 
     def stop(self, grace_s: float = 0.0) -> None:
@@ -405,7 +412,7 @@ class ProgramSandbox:
                             start_failures = self._on_ready(worker, message, start_failures)
                         else:
                             task = worker.answered(timeout)
-                            results[task] = ProgramResult(message["ok"], message["value"], message["error"])
+                            results[task] = _program_result(message, limits["max_value_chars"])
                 now = time.monotonic()
                 for position, worker in enumerate(self._workers):
                     if worker.deadline <= now:
@@ -425,11 +432,18 @@ class ProgramSandbox:
         selector.register(worker.proc.stdout, selectors.EVENT_READ, (worker, "stdout"))
         selector.register(worker.proc.stderr, selectors.EVENT_READ, (worker, "stderr"))
 
-    def _on_ready(self, worker: _Worker, message: dict, start_failures: int) -> int:
-        if message.get("error"):
+    def _on_ready(self, worker: _Worker, message, start_failures: int) -> int:
+        if not isinstance(message, dict) or not isinstance(message.get("capabilities"), dict):
             worker.mark_dead()
-            logger.error("sandbox worker refused to start: %s", message["error"])
             return start_failures
+        if message.get("error"):  # its self-test failed: every worker would fail the same way, so stop here
+            for other in self._workers:
+                other.stop()
+            self._workers = []
+            raise SandboxError(
+                f"the sandbox cannot run programs on this machine ({self._command[0]}): {message['error']}. "
+                "See docs/sandbox.md."
+            )
         worker.ready = True
         worker.deadline = math.inf
         if self._capabilities is None:
@@ -463,6 +477,21 @@ class ProgramSandbox:
         self._workers[position] = replacement
         self._watch(selector, replacement)
         return start_failures
+
+
+def _program_result(message, max_value_chars: int) -> ProgramResult:
+    """The worker's answer as a `ProgramResult`; a message that breaks the contract (a value that is not a scalar,
+    or no `ok`) is a failed run, never an exception in the caller."""
+    try:
+        ok, value, error = message["ok"], message["value"], message["error"]
+        if type(ok) is not bool or not (error is None or type(error) is str):
+            raise TypeError("bad ok or error")
+        value = worker_protocol.checked_value(value, max_value_chars)
+    except (KeyError, TypeError, ValueError):
+        return ProgramResult(False, None, "malformed result")
+    if error is not None:
+        error = worker_protocol.clean_text(error[: worker_protocol.MAX_ERROR_CHARS])
+    return ProgramResult(ok, value if ok else None, error)
 
 
 _logged_capabilities: set[SandboxCapabilities] = set()

@@ -196,7 +196,7 @@ def test_a_hanging_comparison_is_killed_and_its_worker_replaced():
         comparer.close()
 
 
-def test_symbolic_comparisons_run_outside_the_calling_process(monkeypatch):
+def test_symbolic_comparisons_run_outside_the_calling_process():
     """The caller never imports sympy's evaluation path for a comparison: a fresh worker process does."""
     comparer = compare.SymbolicComparer()
     try:
