@@ -39,6 +39,7 @@ from .report import (
     PREDICTIONS_SUFFIX,
     SUMMARY_SUFFIX,
     PredictionWriter,
+    check_unique_item_ids,
     package_versions,
     read_predictions,
     run_name,
@@ -121,6 +122,7 @@ def evaluate(
     started = time.perf_counter()
     task = canonical_task(task)
     k, num_samples = sample_counts(mode, k, num_samples)
+    check_unique_item_ids(dataset["item_id"])
     if isinstance(tokenizer, str):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer)
     model_name = _model_name(model)

@@ -193,12 +193,35 @@ def test_an_interrupted_run_keeps_its_questions_and_resumes(tokenizer, svamp, sc
 
     with predictions.open("a") as file:  # a line cut short by the interruption is dropped on resume
         file.write('{"item_id": "svamp_')
-    summary = run(
-        scripted(), tokenizer, svamp, mode="rerank", k=3, verifier=prefer_last, output_dir=str(tmp_path), resume=True
-    )
+    with pytest.warns(UserWarning, match=r"line 3 \(not JSON, cut short\?\)"):
+        summary = run(
+            scripted(),
+            tokenizer,
+            svamp,
+            mode="rerank",
+            k=3,
+            verifier=prefer_last,
+            output_dir=str(tmp_path),
+            resume=True,
+        )
     assert (summary["n"], summary["complete"], summary["resumed"]) == (4, True, 2)
     assert [record["item_id"] for record in read_predictions(predictions)] == svamp["item_id"]
     assert summary["accuracy"] == 0.75
+
+
+def test_resuming_past_a_corrupt_middle_line_keeps_the_other_questions(tokenizer, svamp, scripted, tmp_path):
+    """Resuming used to cut the file at its first bad line, and evaluate every question after it again."""
+    run(scripted(), tokenizer, svamp, mode="greedy", output_dir=str(tmp_path))
+    predictions = tmp_path / "svamp-ncot-greedy.predictions.jsonl"
+    lines = predictions.read_bytes().split(b"\n")
+    lines[1] = lines[1][:20]
+    predictions.write_bytes(b"\n".join(lines))
+    with pytest.warns(UserWarning, match=r"line 2 \(not JSON"):
+        summary = run(scripted(), tokenizer, svamp, mode="greedy", output_dir=str(tmp_path), resume=True)
+    assert (summary["n"], summary["complete"], summary["resumed"]) == (4, True, 3)
+    with pytest.warns(UserWarning, match="line 2"):
+        assert sorted(record["item_id"] for record in read_predictions(predictions)) == sorted(svamp["item_id"])
+    assert summary["accuracy"] == 0.5
 
 
 def test_resuming_with_another_number_of_samples_is_refused(tokenizer, svamp, scripted, tmp_path):
