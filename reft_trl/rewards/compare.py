@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from reft_trl.answer_format import MULTIPLE_CHOICE_TASKS, TASKS
@@ -298,30 +299,32 @@ class SymbolicComparer:
         """Whether math-verify finds `predicted` equal to `gold` (numbers within the absolute `tolerance`)."""
         request = json.dumps({"predicted": predicted, "gold": gold, "tolerance": tolerance}).encode() + b"\n"
         with self._lock:
-            for attempt in range(2):  # a worker that died since the last call is replaced once
+            for attempt in range(2):  # a worker that died on its own (not on a deadline) is replaced once
                 process = self._running_worker()
                 if process is None:
                     return False
+                started = time.monotonic()
                 try:
                     process.stdin.write(request)
                     process.stdin.flush()
                 except OSError:
-                    self._stop()
-                    if attempt:
-                        return False
+                    reply = None
+                else:
+                    reply = self._read_reply(self.timeout_s)
+                if reply is not None and isinstance(reply.get("match"), bool):
+                    return reply["match"]
+                died_early = time.monotonic() - started < self.timeout_s  # not a timeout: the pipe closed
+                self._stop()
+                if died_early and not attempt:
                     continue
-                reply = self._read_reply(self.timeout_s)
-                if reply is None or not isinstance(reply.get("match"), bool):
-                    logger.warning(
-                        "symbolic comparison of %r with %r gave no answer within %.1f s (or its worker died); "
-                        "scored as no match, restarting the worker",
-                        predicted[:80],
-                        gold[:80],
-                        self.timeout_s,
-                    )
-                    self._stop()
-                    return False
-                return reply["match"]
+                logger.warning(
+                    "symbolic comparison of %r with %r gave no answer within %.1f s%s; scored as no match",
+                    predicted[:80],
+                    gold[:80],
+                    self.timeout_s,
+                    " (its worker died)" if died_early else ", its worker is restarted",
+                )
+                return False
             return False
 
     def close(self) -> None:
@@ -336,7 +339,7 @@ class SymbolicComparer:
             return self._process
         self._stop()
         environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        self._process = subprocess.Popen(
+        self._process = _start_process(
             [sys.executable, _COMPARE_WORKER, str(self.memory_bytes), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -399,6 +402,17 @@ class SymbolicComparer:
 
 _default_comparer: SymbolicComparer | None = None
 _default_lock = threading.Lock()
+_launchers: dict[int, ThreadPoolExecutor] = {}
+
+
+def _start_process(command: list[str], **options) -> subprocess.Popen:
+    """`subprocess.Popen` run by a thread that lives as long as this process. The worker dies with the thread that
+    started it (its parent-death signal), so a caller's short-lived thread must not be that thread."""
+    with _default_lock:
+        launcher = _launchers.get(os.getpid())  # threads do not survive a fork: one launcher per process
+        if launcher is None:
+            launcher = _launchers[os.getpid()] = ThreadPoolExecutor(1, thread_name_prefix="symbolic-worker-launcher")
+    return launcher.submit(subprocess.Popen, command, **options).result()
 
 
 def default_comparer() -> SymbolicComparer:

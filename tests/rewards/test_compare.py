@@ -6,6 +6,7 @@ import doctest
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -202,6 +203,22 @@ def test_symbolic_comparisons_run_outside_the_calling_process():
     try:
         assert comparer.match("20 + 4", "24", 1e-2)
         assert comparer._process.pid != os.getpid() and comparer._process.poll() is None
+    finally:
+        comparer.close()
+
+
+def test_a_worker_started_from_a_short_lived_thread_outlives_it():
+    """The worker dies with the thread that started it; a launcher thread that lives as long as the process starts it,
+    so a caller's pool thread ending does not cost a restart (or a comparison)."""
+    comparer = compare.SymbolicComparer()
+    try:
+        thread = threading.Thread(target=comparer.match, args=("20 + 4", "24", 1e-2))
+        thread.start()
+        thread.join()
+        worker_pid = comparer._process.pid
+        time.sleep(0.5)
+        assert comparer._process.poll() is None
+        assert comparer.match("\\frac{3}{4}", "0.75", 1e-2) and comparer._process.pid == worker_pid
     finally:
         comparer.close()
 
