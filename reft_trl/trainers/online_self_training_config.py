@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..precision import resolve_bf16
+from .config_checks import check_field, check_generation_fields
 from .one_generation import grpo_post_init_one_generation_allowed
 
 
@@ -123,10 +124,11 @@ class OnlineSelfTrainingConfig(GRPOConfig):
         self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
         if self.beta != 0.0:
             raise ValueError(f"beta={self.beta}: online self-training has no KL term; leave `beta` at 0.")
-        if self.sampled_loss_weight < 0 or self.gold_loss_weight < 0:
-            raise ValueError("sampled_loss_weight and gold_loss_weight must be non-negative.")
+        check_field(self, "keep_reward")
+        for name in ("sampled_loss_weight", "gold_loss_weight"):
+            check_field(self, name, minimum=0)
         if self.sampled_loss_weight == 0 and self.gold_loss_weight == 0:
             raise ValueError("sampled_loss_weight and gold_loss_weight are both 0: nothing would be trained.")
-        if self.max_gold_input_length is not None and self.max_gold_input_length < 1:
-            raise ValueError(f"max_gold_input_length={self.max_gold_input_length}; give a positive length or None.")
+        check_field(self, "max_gold_input_length", minimum=1, integer=True, optional=True)
+        check_generation_fields(self)
         grpo_post_init_one_generation_allowed(self)

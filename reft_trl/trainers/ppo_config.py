@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..precision import resolve_bf16
+from .config_checks import check_field, check_generation_fields
 from .one_generation import grpo_post_init_one_generation_allowed
 
 KL_ESTIMATORS = ("k1", "k3")
@@ -202,21 +203,25 @@ class ReFTPPOConfig(GRPOConfig):
             )
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator={self.kl_estimator!r}; valid estimators: {', '.join(KL_ESTIMATORS)}.")
-        if self.num_ppo_epochs < 1 or self.num_mini_batches < 1:
-            raise ValueError("num_ppo_epochs and num_mini_batches must be at least 1.")
+        for name in ("kl_coef", "vf_coef"):
+            check_field(self, name, minimum=0)
+        for name in ("cliprange", "cliprange_value"):
+            check_field(self, name, above=0)
+        for name in ("gamma", "lam"):
+            check_field(self, name, minimum=0, maximum=1)
+        check_field(self, "missing_eos_penalty", optional=True)
+        for name in ("num_ppo_epochs", "num_mini_batches"):
+            check_field(self, name, minimum=1, integer=True)
+        check_generation_fields(self)
         if self.num_iterations not in (1, self.num_ppo_epochs):
             raise ValueError(
                 f"num_iterations={self.num_iterations} and num_ppo_epochs={self.num_ppo_epochs} disagree; set only "
                 "num_ppo_epochs."
             )
-        if self.critic_warmup_rollouts < 0:
-            raise ValueError(f"critic_warmup_rollouts={self.critic_warmup_rollouts} must be >= 0.")
-        if self.critic_lam is not None and not 0.0 <= self.critic_lam <= 1.0:
-            raise ValueError(f"critic_lam={self.critic_lam} must lie in [0, 1].")
-        if self.critic_learning_rate is not None and not self.critic_learning_rate >= 0.0:
-            raise ValueError(f"critic_learning_rate={self.critic_learning_rate} must be >= 0.")
-        if self.max_sequence_kl is not None and not self.max_sequence_kl > 0.0:
-            raise ValueError(f"max_sequence_kl={self.max_sequence_kl} must be > 0 (or None for no limit).")
+        check_field(self, "critic_warmup_rollouts", minimum=0, integer=True)
+        check_field(self, "critic_lam", minimum=0, maximum=1, optional=True)
+        check_field(self, "critic_learning_rate", minimum=0, optional=True)
+        check_field(self, "max_sequence_kl", above=0, optional=True)
         # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
         self.num_iterations = self.num_ppo_epochs
         self.epsilon = self.cliprange

@@ -9,6 +9,7 @@ from trl import SFTConfig
 from reft_trl.data import COTS, TASKS
 
 from ..precision import resolve_bf16
+from .config_checks import check_field
 
 
 @dataclass
@@ -142,6 +143,13 @@ class ReFTSFTConfig(SFTConfig):
                 "completion_only_loss=False would train on the question too; the ReFT warm-up learns only the chain "
                 "of thought. Leave completion_only_loss at True."
             )
+        check_field(self, "learning_rate", minimum=0)
+        check_field(self, "warmup_steps", minimum=0)
+        check_field(self, "num_train_epochs", above=0)
+        check_field(self, "max_grad_norm", minimum=0)
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
+            check_field(self, name, minimum=1, integer=True)
+        check_field(self, "max_length", minimum=1, integer=True, optional=True)
         if self.stop_after_epoch is not None:
             if isinstance(self.stop_after_epoch, bool) or self.stop_after_epoch < 1:
                 raise ValueError(

@@ -73,7 +73,7 @@ def test_config_defaults_are_the_authors(tmp_path):
     "overrides, message",
     [
         (dict(beta=0.1), "no KL term"),
-        (dict(sampled_loss_weight=-1.0), "non-negative"),
+        (dict(sampled_loss_weight=-1.0), r"sampled_loss_weight=-1.0: set sampled_loss_weight to a finite number >= 0"),
         (dict(sampled_loss_weight=0.0, gold_loss_weight=0.0), "both 0"),
         (dict(max_gold_input_length=0), "max_gold_input_length"),
     ],
