@@ -57,6 +57,17 @@ class DataArguments:
         )
 
 
+def train_and_save(trainer, training_args) -> None:
+    """`trainer.train()` then `save_model` to `output_dir`. `--resume_from_checkpoint true` resumes from the last
+    complete checkpoint (one cut short by a killed save is skipped with a warning); a full disk is said as such."""
+    from reft_trl.trainers.checkpoints import disk_full_explained, resume_checkpoint_of
+
+    resume = resume_checkpoint_of(trainer, training_args.resume_from_checkpoint)
+    with disk_full_explained(training_args.output_dir):
+        trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model(training_args.output_dir)
+
+
 def model_init_kwargs(model_args, training_args) -> dict:
     """`from_pretrained` keyword arguments from TRL's `ModelConfig`, updated by the config's `model_init_kwargs`."""
     kwargs = dict(

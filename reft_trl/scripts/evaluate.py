@@ -116,11 +116,15 @@ def main(args: EvalArguments) -> dict:
 
     from reft_trl.data import load_task
     from reft_trl.evaluation import evaluate, load_generation_model
+    from reft_trl.preflight import check_model_path
 
     if args.model_name_or_path is None:
         raise ValueError("Set the checkpoint to evaluate: --model_name_or_path <local path or Hub id>.")
     if args.mode == "rerank" and args.verifier_path is None:
         raise ValueError("--mode rerank needs --verifier_path (a verifier saved by train_verifier).")
+    check_model_path(args.model_name_or_path)
+    check_model_path(args.tokenizer_name_or_path, "tokenizer path")
+    check_model_path(args.verifier_path, "verifier path")
 
     dataset = load_task(
         args.task,

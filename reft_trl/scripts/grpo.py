@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from reft_trl.answer_format import COTS, TASKS
 
-from .data_args import DataArguments, model_init_kwargs
+from .data_args import DataArguments, model_init_kwargs, train_and_save
 
 DEFAULT_NUM_GENERATIONS = 4
 """Sampled reasoning paths per question (TRL's own default is 8); the YAML recipe or `--num_generations` overrides."""
@@ -54,6 +54,7 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
     from transformers import AutoConfig, AutoTokenizer
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
 
+    from reft_trl.preflight import check_model_path, require_rows
     from reft_trl.rewards import get_reward
     from reft_trl.trainers.tokenization import drop_long_prompts, fill_special_tokens
 
@@ -61,6 +62,7 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
         raise ValueError("Set `task` (gsm8k, svamp, mathqa, mathqa_numeric) in the recipe or on the command line.")
     if model_args.model_name_or_path is None:
         raise ValueError("Set the model to train: --model_name_or_path <the warm-up checkpoint>.")
+    check_model_path(model_args.model_name_or_path)
 
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
 
@@ -72,6 +74,7 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
     # As in the PPO stage: P-CoT rollouts start after the program header and the question as its docstring
     dataset = script_args.load(script_args.task, script_args.cot, for_rollouts=True)
     dataset = drop_long_prompts(dataset, tokenizer, script_args.max_prompt_length)
+    require_rows(dataset, f"the GRPO training set (prompts of at most {script_args.max_prompt_length} tokens)")
 
     trainer = GRPOTrainer(
         model=model_args.model_name_or_path,
@@ -82,8 +85,7 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
+    train_and_save(trainer, training_args)
     trainer.accelerator.print(f"Saved the GRPO policy to {training_args.output_dir}.")
     if Version(transformers.__version__) >= Version("5.18.0"):
         trainer.end()  # finish the trackers and the process group

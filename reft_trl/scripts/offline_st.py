@@ -75,6 +75,8 @@ class OfflineSelfTrainingArguments:
 def main(script_args: DataArguments, self_training_args: OfflineSelfTrainingArguments, training_args, model_args):
     from accelerate import PartialState
 
+    from reft_trl.preflight import check_model_path
+
     from .sft import train_sft
 
     if training_args.task is None:
@@ -82,6 +84,9 @@ def main(script_args: DataArguments, self_training_args: OfflineSelfTrainingArgu
     if model_args.model_name_or_path is None:
         raise ValueError("Set the base model to fine-tune: --model_name_or_path <path> (offline self-training starts "
                          "from the base model, not from the warm-up).")  # fmt: skip
+    # Both models are checked before sampling, which may take hours
+    check_model_path(model_args.model_name_or_path)
+    check_model_path(self_training_args.warmup_model, "warm-up model path")
     data_path = self_training_args.self_training_data or os.path.join(
         training_args.output_dir, "offline_self_training_data.jsonl"
     )

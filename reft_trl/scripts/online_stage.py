@@ -3,7 +3,9 @@ tokenizer as the recipe says, build the trainer on the training questions, train
 
 from __future__ import annotations
 
-from .data_args import DataArguments, model_init_kwargs
+from reft_trl.preflight import check_model_path, require_rows
+
+from .data_args import DataArguments, model_init_kwargs, train_and_save
 
 
 def train_from_warmup(trainer_class, stage: str, script_args: DataArguments, training_args, model_args):
@@ -16,8 +18,10 @@ def train_from_warmup(trainer_class, stage: str, script_args: DataArguments, tra
         raise ValueError("Set `task` (gsm8k, svamp, mathqa, mathqa_numeric) in the recipe or on the command line.")
     if model_args.model_name_or_path is None:
         raise ValueError("Set the warm-up checkpoint to start from: --model_name_or_path <path>.")
+    check_model_path(model_args.model_name_or_path)
     # The paper force-prefixes P-CoT rollouts with the program header and the question as its docstring
     dataset = script_args.load(training_args.task, training_args.cot, for_rollouts=True)
+    require_rows(dataset, f"the {stage} training set")
 
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path, revision=model_args.model_revision, padding_side="left"
@@ -35,7 +39,6 @@ def train_from_warmup(trainer_class, stage: str, script_args: DataArguments, tra
         peft_config=get_peft_config(model_args),
     )
     trainer.accelerator.print(f"{stage} on {trainer.accelerator.num_processes} process(es), {len(dataset)} questions.")
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
+    train_and_save(trainer, training_args)
     trainer.accelerator.print(f"Saved the {stage} policy to {training_args.output_dir}.")
     return trainer

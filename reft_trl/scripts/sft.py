@@ -5,7 +5,9 @@ The logic behind `examples/sft_warmup.py` and `reft-trl sft`.
 
 from __future__ import annotations
 
-from .data_args import DataArguments, model_init_kwargs
+from reft_trl.preflight import check_model_path, require_rows
+
+from .data_args import DataArguments, model_init_kwargs, train_and_save
 
 
 def main(script_args: DataArguments, training_args, model_args):
@@ -26,6 +28,8 @@ def train_sft(train_dataset, training_args, model_args):
 
     from reft_trl.trainers.sft_trainer import ReFTSFTTrainer, checkpoint_for_epoch
 
+    check_model_path(model_args.model_name_or_path)
+    require_rows(train_dataset, "the SFT training set")
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
@@ -41,9 +45,7 @@ def train_sft(train_dataset, training_args, model_args):
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-
-    trainer.save_model(training_args.output_dir)
+    train_and_save(trainer, training_args)
     epoch = trainer.state.epoch
     trainer.accelerator.print(f"Model after epoch {epoch:g} saved to {training_args.output_dir}.")
     if training_args.stop_after_epoch is None:

@@ -34,6 +34,8 @@ from trl.trainer.utils import (
     use_adapter,
 )
 
+from ..preflight import check_trainer_inputs
+from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
 from .paper import REFT_PAPER
 from .ppo_config import ReFTPPOConfig
 from .ppo_math import (
@@ -127,6 +129,7 @@ class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrai
         value_model: PreTrainedModel | None = None,
         reward_model=None,
     ):
+        check_trainer_inputs(model, train_dataset)
         if args is None:
             args = ReFTPPOConfig("reft-ppo")
         if not isinstance(args, ReFTPPOConfig):
@@ -416,27 +419,32 @@ class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrai
     # Checkpoints: the critic goes to its own file, so the policy folder stays a plain causal LM (or adapter) that
     # `from_pretrained` loads without leftovers, and PEFT checkpoints (adapter only) keep the critic too.
     def _save(self, output_dir: str | None = None, state_dict=None):
-        policy = _causal_lm(self.accelerator.unwrap_model(self.model))
-        if state_dict is None and not is_peft_model(self.accelerator.unwrap_model(self.model)):
-            state_dict = policy.state_dict()
-        if state_dict is not None:
-            state_dict = {k: v for k, v in state_dict.items() if not k.startswith(f"{VALUE_HEAD_NAME}.")}
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            from safetensors.torch import save_file
+        output_dir = output_dir or self.args.output_dir
+        with disk_full_explained(output_dir):
+            policy = _causal_lm(self.accelerator.unwrap_model(self.model))
+            if state_dict is None and not is_peft_model(self.accelerator.unwrap_model(self.model)):
+                state_dict = policy.state_dict()
+            if state_dict is not None:
+                state_dict = {k: v for k, v in state_dict.items() if not k.startswith(f"{VALUE_HEAD_NAME}.")}
+            super()._save(output_dir, state_dict)
+            if self.args.should_save:
+                from safetensors.torch import save_file
 
-            head = getattr(_causal_lm(self.accelerator.unwrap_model(self.model)), VALUE_HEAD_NAME)
-            state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-            save_file(state, os.path.join(output_dir or self.args.output_dir, VALUE_HEAD_FILE))
+                head = getattr(_causal_lm(self.accelerator.unwrap_model(self.model)), VALUE_HEAD_NAME)
+                state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+                save_file(state, os.path.join(output_dir, VALUE_HEAD_FILE))
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        # Every checkpoint of this trainer holds its critic (the value head, or a separate value model's weights) in
+        # value_head.safetensors, or inside FSDP's sharded model state: there is no critic-free setting. A checkpoint
+        # without it was cut short or written by another trainer, and resuming would silently restart the critic
+        # from scratch, so it is refused.
+        require_complete_checkpoint(resume_from_checkpoint, required=(VALUE_HEAD_FILE,))
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         path = os.path.join(resume_from_checkpoint, VALUE_HEAD_FILE)
-        if os.path.isfile(path):
-            from safetensors.torch import load_file
-
+        if os.path.isfile(path):  # absent only from FSDP's sharded state, which loaded the critic with the policy
             head = getattr(_causal_lm(self.accelerator.unwrap_model(model or self.model)), VALUE_HEAD_NAME)
-            head.load_state_dict(load_file(path, device=str(next(head.parameters()).device)))
+            head.load_state_dict(load_safetensors(path, device=str(next(head.parameters()).device)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
