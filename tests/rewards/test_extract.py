@@ -1,25 +1,33 @@
-"""Final-answer extraction: the strict template trigger, flexible formats, number forms, MathQA letters, P-CoT."""
+"""Final-answer extraction: the strict template trigger, flexible formats, number forms, MathQA letters, P-CoT.
+
+`choices` and `pcot` have their own tests (`test_choices.py`, `test_pcot.py`)."""
 
 from __future__ import annotations
 
 import doctest
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from reft_trl.answer_format import parse_options
-from reft_trl.rewards import answers_match, extract, extract_answer, parse_number
-from reft_trl.rewards.extract import option_number, program_answer, program_source
+from reft_trl.rewards import (
+    AnswerMatchReward,
+    answers_match,
+    extract,
+    extract_answer,
+    ncot,
+    number_text,
+    parse_number,
+)
 
 BUNDLED = Path(__file__).resolve().parents[2] / "reft_trl" / "data" / "bundled"
 MATHQA_OPTIONS = {"a": "38", "b": "27.675", "c": "rs . 1 , 200", "d": "data inadequate", "e": "none of these"}
 
 
-def test_doctests_pass():
-    results = doctest.testmod(extract)
+@pytest.mark.parametrize("module", [extract, ncot, number_text])
+def test_doctests_pass(module):
+    results = doctest.testmod(module)
     assert results.attempted > 0
     assert results.failed == 0
 
@@ -147,6 +155,28 @@ def test_number_forms(answer_text, expected):
     assert parse_number(expected) is not None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Therefore, the answer is: 1_000",
+        "Therefore, the answer is: x = 1_000",
+        "Therefore, the answer is: 12_5 apples",
+    ],
+)
+def test_digits_grouped_by_underscores_are_refused_not_read_as_their_first_group(text):
+    """The comparer never reads `_` as a digit separator (`parse_number("1_000")` is None), so `1_000` is no number:
+    reading it as `1` gave the partial reward for a wrong number, or full marks when the gold answer was 1."""
+    assert extract_answer(text, "gsm8k", strict=True) is None
+    assert extract_answer(text, "gsm8k") is None  # nor the last group, `000`, in the flexible fallback
+    reward = AnswerMatchReward("gsm8k")
+    assert reward([text, text], answer=["1000", text.split(": ")[-1].split("_")[0].split()[-1]]) == [0.0, 0.0]
+
+
+def test_an_underscore_elsewhere_leaves_the_number_alone():
+    assert extract_answer("Therefore, the answer is: 1000 (not x_1)", "gsm8k", strict=True) == "1000"
+    assert extract_answer("With rate_1 = 3 the total is 12", "gsm8k") == "12"
+
+
 def test_a_subtraction_is_not_a_negative_number():
     assert extract_answer("We have 10-3 apples", "gsm8k") == "3"
     assert extract_answer("The change is -3", "gsm8k") == "-3"
@@ -220,88 +250,7 @@ def test_multiple_choice_flexible_fallbacks():
     assert extract_answer("The price is 38 rupees in the end", "mathqa", options=MATHQA_OPTIONS) == "a"
 
 
-@pytest.mark.parametrize(
-    ("value", "number"),
-    [
-        ("38", 38.0),
-        ("rs . 1 , 200", 1200.0),
-        ("$ 9.99", 9.99),
-        ("12 %", 12.0),
-        ("999 cm 2", 999.0),
-        ("1200 m ^ 2", 1200.0),
-        ("5 / 6", 5 / 6),
-        ("7 1 / 2", 7.5),
-        ("6 2 / 3 days", 6 + 2 / 3),
-        ("1 : 2", None),
-        ("data inadequate", None),
-    ],
-)
-def test_option_number(value, number):
-    assert option_number(value) == (pytest.approx(number) if number is not None else None)
-
-
-def test_option_values_agree_with_the_mathqa_numeric_gold():
-    """Where MathQA-numeric states the same problem, the gold letter's value is its numeric answer."""
-    letters = {
-        item["item_id"].split("_")[1]: item
-        for item in json.loads((BUNDLED / "mathqa" / "reft_test_set.json").read_text())
-    }
-    numeric = json.loads((BUNDLED / "mathqa" / "reft_numeric_test_set.json").read_text())
-    agreeing = checked = 0
-    for item in numeric:
-        multiple_choice = letters[item["item_id"].split("_")[1]]
-        value = parse_options(multiple_choice["question"])[multiple_choice["answer_value"]]
-        checked += 1
-        number = option_number(value)
-        agreeing += number is not None and abs(number - float(item["answer_value"])) <= 1e-2
-    # The rest are dataset quirks: `$ 1,354` stored as 1.0, options like `30 , 10` or `78 + ( 4 / 7 ) %`.
-    assert agreeing / checked > 0.99
-
-
 # P-CoT.
-
-
-@dataclass(frozen=True)
-class _Result:
-    ok: bool
-    value: object
-    error: str | None = None
-
-
-@pytest.mark.parametrize(
-    ("result", "task", "expected"),
-    [
-        (_Result(True, 203.0), "svamp", "203.0"),
-        (_Result(True, 18), "gsm8k", "18"),
-        (_Result(True, " 18 "), "gsm8k", "18"),
-        (_Result(True, "[18, 19]"), "gsm8k", "[18, 19]"),
-        (_Result(True, ""), "gsm8k", None),
-        (_Result(True, None), "gsm8k", None),
-        (_Result(False, None, "timeout"), "gsm8k", None),
-        (_Result(True, "c"), "mathqa", "c"),
-        (_Result(True, "(B)"), "mathqa", "b"),
-        (_Result(True, 38.0), "mathqa", "a"),
-        (_Result(True, 39.0), "mathqa", None),
-    ],
-)
-def test_program_answer(result, task, expected):
-    assert program_answer(result, task, MATHQA_OPTIONS) == expected
-
-
-def test_program_source_keeps_the_program_and_drops_prose():
-    program = "import math\n\ndef solution():\n    x = math.sqrt(16)\n\n    return x"
-    assert program_source(f"Here is my program:\n{program}\nIt returns 4.") == program
-    assert program_source(f"```python\n{program}\n```\nThat is all.") == f"{program}\n"
-    assert program_source("no code here") == "no code here"
-
-
-def test_program_source_keeps_a_docstring_that_spans_lines():
-    """A MathQA P-CoT program's docstring is the question, whose options stand on a line of their own."""
-    program = 'def solution():\n    """how much ?\na ) 38 , b ) 30\n"""\n    return "b"'
-    assert program_source(f"{program}\nThe answer is b.") == program
-    assert extract_answer(program, "mathqa", cot="pcot") == "b"
-    quoted = "def solution():\n    '''how much ?\na ) 38'''\n    x = '''one\nline'''\n    return x\nDone."
-    assert program_source(quoted) == quoted.removesuffix("\nDone.")
 
 
 def test_pcot_extraction_runs_the_program_in_the_sandbox():
