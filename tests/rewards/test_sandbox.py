@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from reft_trl.rewards import _sandbox_worker as worker
+from reft_trl.rewards import sandbox as sandbox_package
 from reft_trl.rewards.sandbox import (
     LAYERS,
     MAX_CODE_CHARS,
+    WORKER_SCRIPT,
     ProgramResult,
     ProgramSandbox,
     SandboxLimits,
@@ -21,6 +24,7 @@ from reft_trl.rewards.sandbox import (
     run_programs,
     sandbox_capabilities,
 )
+from reft_trl.rewards.sandbox import _sandbox_worker as worker
 
 PCOT_EXAMPLE = '''def solution():
     """tyler ... if each species has 7 pairs of birds how many pairs does he have in total ?"""
@@ -317,3 +321,16 @@ def test_execute_program_and_encode_value_in_process():
     assert worker.execute_program(program("raise MemoryError"), {}, 50) == {"ok": False, "error": "memory"}
     assert worker.encode_value(("a", 1), 4) == "('a'"
     assert worker.encode_value(True, 4) is True
+
+
+def test_the_worker_script_is_started_from_the_sandbox_package_and_imports_nothing_of_ours():
+    """The client starts the worker by path (``python -I <path>``, no `reft_trl` on its path): that path is the
+    worker module's own file, and the script imports only absolute, non-`reft_trl` modules."""
+    path = Path(WORKER_SCRIPT)
+    assert path.is_file() and path == Path(worker.__file__)
+    assert path.parent == Path(sandbox_package.__file__).parent
+    imports = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import | ast.ImportFrom)]
+    names = [alias.name for node in imports if isinstance(node, ast.Import) for alias in node.names]
+    names += [node.module for node in imports if isinstance(node, ast.ImportFrom)]
+    assert imports and all(getattr(node, "level", 0) == 0 for node in imports)
+    assert not [name for name in names if name.split(".")[0] == "reft_trl"]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from reft_trl.rewards import _sandbox_worker as worker
 from reft_trl.rewards.sandbox import LAYERS, ProgramResult, ProgramSandbox, SandboxLimits
+from reft_trl.rewards.sandbox import _sandbox_worker as worker
 
 ATTACK_TOOLS = (
     "ctypes",

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from reft_trl.rewards import sandbox as sandbox_module
 from reft_trl.rewards.sandbox import ProgramResult, ProgramSandbox, SandboxError, SandboxLimits
+from reft_trl.rewards.sandbox import client as sandbox_client
 
 MALFORMED = ProgramResult(False, None, "malformed result")
 
@@ -84,12 +84,12 @@ def test_lone_surrogates_come_back_escaped_and_encodable(sandbox):
     ],
 )
 def test_the_caller_turns_any_malformed_answer_into_a_failed_run(message):
-    assert sandbox_module._program_result(message, 100) == MALFORMED
+    assert sandbox_client._program_result(message, 100) == MALFORMED
 
 
 def test_the_caller_cleans_text_it_receives():
-    assert sandbox_module._program_result({"ok": True, "value": "\ud800", "error": None}, 100).value == "\\ud800"
-    assert sandbox_module._program_result({"ok": False, "value": 3, "error": "E: \udfff"}, 100) == ProgramResult(
+    assert sandbox_client._program_result({"ok": True, "value": "\ud800", "error": None}, 100).value == "\\ud800"
+    assert sandbox_client._program_result({"ok": False, "value": 3, "error": "E: \udfff"}, 100) == ProgramResult(
         False, None, "E: \\udfff"
     )
 

@@ -1,8 +1,8 @@
 """Sandbox worker: a long-lived process that forks one jailed child per untrusted program.
 
-`reft_trl.rewards.sandbox` starts it as ``python -I _sandbox_worker.py '<config json>'`` with a clean environment
-and talks to it over stdin/stdout in length-prefixed JSON frames. It imports only the standard library (plus the
-modules it preloads), so any Python >= 3.10 on Linux can run it.
+`reft_trl.rewards.sandbox.client` starts it as ``python -I _sandbox_worker.py '<config json>'`` with a clean
+environment and talks to it over stdin/stdout in length-prefixed JSON frames. It imports only the standard library
+(plus the modules it preloads), so any Python >= 3.10 on Linux can run it.
 
 Start-up, once per worker:
     1. As root, enter new network, PID, mount and IPC namespaces. A thin relay process stays outside; the worker

@@ -48,7 +48,7 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 
-from reft_trl.rewards import _sandbox_worker as worker_protocol
+from . import _sandbox_worker as worker_protocol
 
 logger = logging.getLogger(__name__)
 
