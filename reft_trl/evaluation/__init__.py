@@ -1,10 +1,11 @@
 """Evaluation as in the ReFT paper: greedy accuracy, majority voting, pass@k and verifier reranking.
 
-- `generation`: completions from vLLM (when installed) or batched Hugging Face `generate`.
+- `generate` and friends: completions from vLLM (when installed) or batched Hugging Face `generate`, from
+  `reft_trl.generation` (shared with the trainers).
 - `metrics`: pure functions on extracted answers: `greedy_accuracy`, `majority_vote`, `voting_accuracy`, `pass_at_k`,
   `rerank_choice`, `rerank_accuracy`.
-- `sampling`: `sample_and_score`, k solutions per training question with their rewards (verifier data, offline
-  self-training).
+- `sample_and_score`: k solutions per training question with their rewards (verifier data, offline self-training),
+  from `reft_trl.sampling`.
 - `verifier`: the reranking verifier: `collect_verifier_data`, `train_verifier`, `score_candidates`.
 - `evaluator`: `evaluate`, the driver: generate, extract, score, write per-question JSON lines and a summary.
 - `report`: the files and the printed table.
@@ -23,12 +24,12 @@ _EXPORTS = {
     "MODES": "evaluator",
     "evaluate": "evaluator",
     "sample_counts": "evaluator",
-    # generation
+    # generation (shared with the trainers)
     "encode_prompt": "generation",
     "generate": "generation",
     "load_generation_model": "generation",
     "render_prompt": "generation",
-    # sampling + scoring of training questions
+    # sampling + scoring of training questions (shared with offline self-training)
     "ScoredSamples": "sampling",
     "sample_and_score": "sampling",
     # metrics

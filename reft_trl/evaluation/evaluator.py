@@ -22,18 +22,16 @@ from collections.abc import Callable
 
 from datasets import Dataset
 
-from reft_trl.answer_format import MULTIPLE_CHOICE_TASKS, parse_options_or_empty
-from reft_trl.rewards.answer_match import CORRECT, AnswerMatchReward
-from reft_trl.rewards.compare import DEFAULT_TOLERANCE, answers_match, canonical_task
-from reft_trl.rewards.extract import with_prefilled_text
-
-from .generation import (
+from reft_trl.generation import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_NEW_TOKENS,
     generate,
     load_generation_model,
     resolve_backend,
 )
+from reft_trl.rewards.answer_match import CORRECT, AnswerMatchReward
+from reft_trl.rewards.compare import DEFAULT_TOLERANCE, answers_match, canonical_task
+
 from .metrics import PAPER_VOTING_SAMPLES, accuracy, majority_vote, pass_at_k, rerank_choice
 from .report import (
     PREDICTIONS_SUFFIX,
@@ -166,11 +164,12 @@ def evaluate(
             timings["generation_s"] += time.perf_counter() - clock
 
             clock = time.perf_counter()
-            answers = _extract(reward, rows, samples, cot)
+            scored = _score(reward, rows, samples)
             timings["extraction_s"] += time.perf_counter() - clock
 
-            for row, completions, extracted in zip(rows, samples, answers, strict=True):
-                correct = [reward.outcome(answer, str(row["answer"])) == CORRECT for answer in extracted]
+            for row, completions, answer_scores in zip(rows, samples, scored, strict=True):
+                extracted = [score.extracted for score in answer_scores]
+                correct = [score.outcome == CORRECT for score in answer_scores]
                 clock = time.perf_counter()
                 scores = scorer(row["prompt"], completions) if scorer is not None else None
                 timings["verifier_s"] += time.perf_counter() - clock
@@ -223,21 +222,21 @@ def sample_counts(mode: str, k: int | None, num_samples: int | None) -> tuple[in
     return k, k
 
 
-def _extract(reward: AnswerMatchReward, rows: list[dict], samples: list[list[str]], cot: str) -> list[list]:
-    """The answers of a round's completions, per question; P-CoT programs of the whole round run in one sandbox call."""
-    texts, options = [], []
-    for row, completions in zip(rows, samples, strict=True):
-        choices = None
-        if reward.task in MULTIPLE_CHOICE_TASKS:
-            choices = parse_options_or_empty(row["question"]) or None
-        texts.extend(with_prefilled_text(row["prompt"], completion, cot) for completion in completions)
-        options.extend([choices] * len(completions))
-    flat = reward.extract(texts, options)
-    answers, position = [], 0
+def _score(reward: AnswerMatchReward, rows: list[dict], samples: list[list[str]]) -> list[list]:
+    """The reward's reading of a round's completions, per question; P-CoT programs of the whole round run in one
+    sandbox call."""
+    flat_rows = [row for row, completions in zip(rows, samples, strict=True) for _ in completions]
+    flat = reward.score_with_details(
+        [completion for completions in samples for completion in completions],
+        answer=[str(row["answer"]) for row in flat_rows],
+        prompts=[row["prompt"] for row in flat_rows],
+        question=[row["question"] for row in flat_rows],
+    )
+    scored, position = [], 0
     for completions in samples:
-        answers.append(flat[position : position + len(completions)])
+        scored.append(flat[position : position + len(completions)])
         position += len(completions)
-    return answers
+    return scored
 
 
 def _record(row, completions, extracted, correct, scores, mode, k, task, tolerance) -> dict:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 from transformers import TrainingArguments
 
+from reft_trl.generation import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, encode_prompt
 from reft_trl.rewards.answer_match import CORRECT_REWARD
 
-from .generation import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, encode_prompt
 from .metrics import PAPER_VOTING_SAMPLES, rerank_accuracy, rerank_choice
 
 __all__ = [
@@ -174,7 +174,7 @@ def collect_verifier_data(
         seed: random seed of the sampling (None: leave the random state as it is).
         show_progress: show a progress bar.
     """
-    from .sampling import sample_and_score
+    from reft_trl.sampling import sample_and_score
 
     scored = sample_and_score(
         model, tokenizer, dataset, task, cot, num_samples=num_samples, temperature=temperature,

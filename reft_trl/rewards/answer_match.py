@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from reft_trl.answer_format import COTS, NCOT, NUMERIC_TASKS, PCOT, parse_options_or_empty
 
 from .compare import DEFAULT_TOLERANCE, answers_match, canonical_task, parse_number
-from .extract import DEFAULT_PROGRAM_TIMEOUT_S, extract_answer, program_answer, program_source, with_prefilled_text
+from .ncot import ncot_answer
+from .pcot import DEFAULT_PROGRAM_TIMEOUT_S, program_answer, program_source, with_prefilled_text
 
 CORRECT_REWARD = 1.0
 PARTIAL_REWARD = 0.1
@@ -19,6 +21,15 @@ CORRECT, PARTIAL, WRONG, UNEXTRACTABLE = "correct", "partial", "wrong", "unextra
 
 METRIC_PREFIX = "answer_match"
 """TRL logs `log_metric` names as given, so the shares appear as `answer_match/accuracy` and so on."""
+
+
+@dataclass(frozen=True)
+class AnswerScore:
+    """How one completion was scored: the answer read from it (None: none could be), its outcome and its reward."""
+
+    extracted: str | None
+    outcome: str
+    reward: float
 
 
 class AnswerMatchReward:
@@ -104,24 +115,54 @@ class AnswerMatchReward:
         log_extra: Callable[[str, list], None] | None = None,
         **kwargs,
     ) -> list[float]:
-        texts = [_completion_text(completion) for completion in completions]
-        if self.cot == PCOT and prompts is not None:
-            # PPO rollouts put the program's opening (`def solution():` + docstring) in the prompt: run it whole
-            texts = [with_prefilled_text(prompt, text, PCOT) for prompt, text in zip(prompts, texts, strict=True)]
-        options = self._options(question if question is not None else prompts, len(texts))
-        extracted = self.extract(texts, options)
-        outcomes = [self.outcome(predicted, gold) for predicted, gold in zip(extracted, answer, strict=True)]
-        if log_metric is not None and outcomes:
+        scores = self.score_with_details(completions, answer, prompts=prompts, question=question)
+        if log_metric is not None and scores:
             for name in (CORRECT, PARTIAL, UNEXTRACTABLE):
-                share = sum(outcome == name for outcome in outcomes) / len(outcomes)
+                share = sum(score.outcome == name for score in scores) / len(scores)
                 log_metric(f"{METRIC_PREFIX}/{_METRIC_NAMES[name]}", share)
         if log_extra is not None:
-            log_extra(f"{METRIC_PREFIX}/extracted", [str(predicted) for predicted in extracted])
+            log_extra(f"{METRIC_PREFIX}/extracted", [str(score.extracted) for score in scores])
+        return [score.reward for score in scores]
+
+    def score_with_details(
+        self,
+        completions: Sequence,
+        answer: Sequence[str],
+        prompts: Sequence | None = None,
+        question: Sequence[str] | None = None,
+    ) -> list[AnswerScore]:
+        """The answer, outcome and reward of each completion: the one place where a completion is read.
+
+        Each completion is read as the model wrote it, after the opening its prompt already put into the answer
+        (`with_prefilled_text`, joined here once: PPO rollouts and the paper's P-CoT sampling put `def solution():`
+        and the docstring in the prompt, so the program run is that opening plus the completion). On multiple
+        choice the options are parsed from `question` (or, without it, the prompt).
+
+        Args:
+            completions: the completions as generated: strings, or conversations whose last message holds the text.
+            answer: the gold answers.
+            prompts: the prompts the completions continue (None: each completion is the whole answer).
+            question: the questions, for the MathQA options.
+
+        >>> [score] = AnswerMatchReward("gsm8k").score_with_details(["Therefore, the answer is: 8"], answer=["7"])
+        >>> score
+        AnswerScore(extracted='8', outcome='partial', reward=0.1)
+        """
+        texts = [_completion_text(completion) for completion in completions]
+        if prompts is not None:
+            texts = [with_prefilled_text(prompt, text, self.cot) for prompt, text in zip(prompts, texts, strict=True)]
+        options = self._options(question if question is not None else prompts, len(texts))
+        extracted = self.extract(texts, options)
         rewards = {CORRECT: self.correct, PARTIAL: self.partial, WRONG: NO_REWARD, UNEXTRACTABLE: NO_REWARD}
-        return [rewards[outcome] for outcome in outcomes]
+        scores = []
+        for predicted, gold in zip(extracted, answer, strict=True):
+            outcome = self.outcome(predicted, gold)
+            scores.append(AnswerScore(predicted, outcome, rewards[outcome]))
+        return scores
 
     def extract(self, texts: Sequence[str], options: Sequence[dict[str, str] | None]) -> list[str | None]:
-        """The answers of a batch of completion texts; P-CoT programs run in one parallel sandbox call."""
+        """The answers of a batch of whole answer texts (any prefilled opening already joined: `score_with_details`
+        joins it); P-CoT programs run in one parallel sandbox call."""
         if self.cot == PCOT:
             from .sandbox import run_programs
 
@@ -132,10 +173,7 @@ class AnswerMatchReward:
                 **self.program_limits,
             )
             return [program_answer(result, self.task, option) for result, option in zip(results, options, strict=True)]
-        return [
-            extract_answer(text, self.task, NCOT, strict=self.strict, options=option)
-            for text, option in zip(texts, options, strict=True)
-        ]
+        return [ncot_answer(text, self.task, self.strict, option) for text, option in zip(texts, options, strict=True)]
 
     def outcome(self, predicted: str | None, gold: str) -> str:
         """How one extracted answer fares against its gold answer: correct, partial, wrong or unextractable."""

@@ -108,7 +108,7 @@ def _self_training_set(script_args, self_training_args, training_args, data_path
     import torch
     from transformers import AutoTokenizer
 
-    from reft_trl.evaluation.generation import load_generation_model
+    from reft_trl.generation import load_generation_model
     from reft_trl.trainers.offline_self_training import SOURCE_SAMPLED, build_offline_self_training_dataset
 
     task, cot = training_args.task, training_args.cot

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datasets import Dataset
 
 from reft_trl.rewards.answer_match import CORRECT_REWARD
-from reft_trl.rewards.extract import with_prefilled_text
+from reft_trl.rewards.pcot import with_prefilled_text
 
 PAPER_SAMPLES_PER_QUESTION = 100
 """Solutions sampled per training question (`..._100_temp_1.0_do_sample_1_train.json` in the authors' scripts)."""
@@ -106,7 +106,7 @@ def build_offline_self_training_dataset(
     Returns:
         A `Dataset` with the columns of `dataset` plus `source` (`"gold"` or `"sampled"`).
     """
-    from reft_trl.evaluation.sampling import sample_and_score
+    from reft_trl.sampling import sample_and_score
 
     if gold_copies < 1:
         raise ValueError(f"gold_copies={gold_copies}; every question keeps its gold chain of thought at least once.")

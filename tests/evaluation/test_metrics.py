@@ -10,7 +10,7 @@ from math import comb
 import pytest
 
 import reft_trl.evaluation
-from reft_trl.evaluation import evaluator, generation, metrics, report
+from reft_trl.evaluation import evaluator, metrics, report
 from reft_trl.evaluation.metrics import (
     accuracy,
     greedy_accuracy,
@@ -21,7 +21,7 @@ from reft_trl.evaluation.metrics import (
 )
 
 
-@pytest.mark.parametrize("module", [reft_trl.evaluation, metrics, report, generation, evaluator])
+@pytest.mark.parametrize("module", [reft_trl.evaluation, metrics, report, evaluator])
 def test_doctests_pass(module):
     results = doctest.testmod(module)
     assert results.attempted > 0

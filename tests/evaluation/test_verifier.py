@@ -176,8 +176,8 @@ def test_collect_verifier_data_labels_samples_with_the_reward(tokenizer, cot):
     assert rows["prompt"] == [dataset[0]["prompt"]] * 2 + [dataset[1]["prompt"]] * 2
     (call,) = calls
     assert call["answer"] == [dataset[0]["answer"]] * 2 + [dataset[1]["answer"]] * 2
-    if cot == "pcot":  # the reward sees the whole program: the prompt's opening line plus the generated body
-        assert all(text.startswith("def solution():\n") for text in call["completions"])
-        assert [text.split('"""\n', 2)[-1] for text in call["completions"]] == rows["completion"]
-    else:
-        assert call["completions"] == rows["completion"]
+    # As TRL calls a reward: the completions as generated and their prompts; with P-CoT the prompt holds the program's
+    # opening line, which the reward joins to the generated body itself (once)
+    assert call["completions"] == rows["completion"]
+    assert call["prompts"] == rows["prompt"]
+    assert all(("def solution():\n" in prompt) == (cot == "pcot") for prompt in call["prompts"])

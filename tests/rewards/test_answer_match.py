@@ -11,6 +11,7 @@ import pytest
 from trl.trainer.utils import get_callable_name
 
 from reft_trl.rewards import AnswerMatchReward, answer_match
+from reft_trl.rewards.answer_match import AnswerScore
 
 TRIGGER = "Therefore, the answer is:"
 MATHQA_QUESTION = "how much ?\na ) 38 , b ) 27.675 , c ) 30 , d ) data inadequate , e ) none of these"
@@ -215,3 +216,38 @@ def test_pcot_program_opening_in_the_prompt_is_run_with_the_completion():
     assert reward(["def solution():\n    return 5"], answer=["5"], prompts=["Question:\nq\nAnswer reasoning:\n"]) == [
         1.0
     ]
+
+
+def test_score_with_details_gives_the_answer_outcome_and_reward_of_each_completion():
+    reward = AnswerMatchReward("gsm8k")
+    texts = ["Therefore, the answer is: 7", "Therefore, the answer is: 8", "I give up."]
+    scores = reward.score_with_details(texts, answer=["7"] * 3)
+    assert scores == [
+        AnswerScore("7", answer_match.CORRECT, 1.0),
+        AnswerScore("8", answer_match.PARTIAL, 0.1),
+        AnswerScore(None, answer_match.UNEXTRACTABLE, 0.0),
+    ]
+    assert [score.reward for score in scores] == reward(texts, answer=["7"] * 3)
+    mathqa = AnswerMatchReward("mathqa").score_with_details(
+        ["Therefore, the answer is: 30"], answer=["b"], question=[MATHQA_QUESTION]
+    )
+    assert mathqa == [AnswerScore("c", answer_match.WRONG, 0.0)]  # 30 is option c
+
+
+def test_the_program_run_for_a_prefilled_pcot_completion_defines_solution_once(monkeypatch):
+    """The prompt's program opening is joined to the completion exactly once, however the reward is reached."""
+    programs = []
+
+    def run_programs(codes, **kwargs):
+        programs.extend(codes)
+        return [types.SimpleNamespace(ok=True, value=5, error=None) for _ in codes]
+
+    monkeypatch.setitem(sys.modules, "reft_trl.rewards.sandbox", types.SimpleNamespace(run_programs=run_programs))
+    prompt = 'Question:\nAdd 2 and 3.\nAnswer reasoning:\ndef solution():\n    """Add 2 and 3."""\n'
+    chat = [{"role": "user", "content": "Add 2 and 3."}, {"role": "assistant", "content": "def solution():\n"}]
+    reward = AnswerMatchReward("svamp", cot="pcot")
+    assert reward(["    return 2 + 3"], answer=["5"], prompts=[prompt]) == [1.0]
+    [score] = reward.score_with_details([[{"role": "assistant", "content": "    return 5"}]], ["5"], prompts=[chat])
+    assert score.outcome == answer_match.CORRECT
+    assert programs == [prompt[prompt.index("def solution") :] + "    return 2 + 3", "def solution():\n    return 5"]
+    assert all(program.count("def solution(") == 1 for program in programs)

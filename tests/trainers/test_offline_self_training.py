@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from datasets import Dataset
 
-import reft_trl.evaluation.sampling as sampling
+import reft_trl.sampling as sampling
 from reft_trl.data import load_task
 from reft_trl.trainers.offline_self_training import (
     SOURCE_GOLD,

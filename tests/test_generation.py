@@ -4,21 +4,22 @@ determinism, tokenizers without a pad token, conversational prompts, and the P-C
 from __future__ import annotations
 
 import copy
+import doctest
 import sys
 import types
 
 import pytest
 import torch
 
-from reft_trl.evaluation import generation
-from reft_trl.evaluation.generation import (
+from reft_trl import generation
+from reft_trl.generation import (
     encode_prompt,
     generate,
     load_generation_model,
     render_prompt,
     resolve_backend,
 )
-from reft_trl.rewards.extract import with_prefilled_text
+from reft_trl.rewards.pcot import with_prefilled_text
 from tests.utils import tiny_llama, tiny_opt
 
 PROMPTS = [
@@ -47,6 +48,18 @@ class EchoModel(torch.nn.Module):
         self.calls.append((input_ids.shape[0], generation_config.num_return_sequences))
         repeated = input_ids.repeat_interleave(generation_config.num_return_sequences, dim=0)
         return torch.cat([repeated, repeated[:, -TAIL:]], dim=1)
+
+
+def test_doctests_pass():
+    results = doctest.testmod(generation)
+    assert results.attempted > 0
+    assert results.failed == 0
+
+
+def test_the_old_evaluation_path_keeps_its_names():
+    from reft_trl.evaluation import generation as old_path
+
+    assert all(getattr(old_path, name) is getattr(generation, name) for name in old_path.__all__)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,270 @@
+"""Sample completions from a model: vLLM when it is installed, else batched Hugging Face `generate`.
+
+Evaluation and the trainers' sampling of training questions (`reft_trl.sampling`: verifier data, offline
+self-training) both generate here. Prompts are tokenized as TRL's trainers tokenize them, so a model is evaluated on the token sequences it was trained
+on: a plain-text prompt with the tokenizer's special tokens (BOS where the tokenizer adds one), a conversational
+prompt through the chat template with the generation prompt (or, when it ends with an assistant message such as the
+P-CoT program prefix, continuing that message). Both backends receive the same token ids.
+
+>>> from transformers import AutoTokenizer
+>>> tokenizer = AutoTokenizer.from_pretrained("path/to/sft-checkpoint")  # doctest: +SKIP
+>>> generate("path/to/sft-checkpoint", tokenizer, ["Question:\\n1 + 1?\\nAnswer reasoning:\\n"])  # doctest: +SKIP
+[['1 + 1 = 2\\nTherefore, the answer is: 2']]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from functools import lru_cache
+
+BACKENDS = ("auto", "hf", "vllm")
+DEFAULT_MAX_NEW_TOKENS = 400
+"""Completion budget; the paper's sampling allows 1,024 tokens of prompt plus completion."""
+DEFAULT_BATCH_SIZE = 16
+"""Sequences (prompts x samples) per Hugging Face `generate` call."""
+VLLM_TOP_K_DISABLED = -1
+"""vLLM's `top_k` for no top-k sampling."""
+
+
+def is_vllm_available() -> bool:
+    """Whether `vllm` can be imported (checked without importing it)."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+def resolve_backend(backend: str = "auto", model=None) -> str:
+    """`"vllm"` or `"hf"`: "auto" picks vLLM when it is installed and `model` is a path (or already a `vllm.LLM`).
+
+    >>> resolve_backend("hf")
+    'hf'
+    >>> resolve_backend("auto", model=object())  # an in-memory model always goes through `generate`
+    'hf'
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; valid: {', '.join(BACKENDS)}.")
+    if backend != "auto":
+        return backend
+    if _is_vllm_engine(model):
+        return "vllm"
+    return "vllm" if isinstance(model, str) and is_vllm_available() else "hf"
+
+
+def load_generation_model(
+    model_or_path, backend: str = "auto", dtype: str = "auto", seed: int = 0, device: str | None = None, **vllm_kwargs
+):
+    """The model `generate` runs: a loaded model is returned as it is, a path becomes a `vllm.LLM` or a causal LM
+    (on `device`; by default the GPU when there is one).
+
+    Loading once and passing the result to `generate` avoids reloading the weights on every call.
+    """
+    backend = resolve_backend(backend, model_or_path)
+    if not isinstance(model_or_path, str):
+        if backend == "vllm" and not _is_vllm_engine(model_or_path):
+            raise ValueError("backend='vllm' needs a model path (or a vllm.LLM), not an in-memory model.")
+        return model_or_path
+    if backend == "vllm":
+        return _vllm_engine(model_or_path, dtype, seed, tuple(sorted(vllm_kwargs.items())))
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return AutoModelForCausalLM.from_pretrained(model_or_path, dtype=dtype).to(device).eval()
+
+
+def render_prompt(tokenizer, prompt) -> str:
+    """A prompt as text: plain text unchanged, a conversation through the chat template.
+
+    A conversation ending with a user message gets the generation prompt; one ending with an assistant message (the
+    P-CoT program prefix of `load_task(..., template="chat", program_prefix_in_prompt=True)`) is continued.
+    """
+    if isinstance(prompt, str):
+        return prompt
+    continues = prompt[-1]["role"] == "assistant"
+    return tokenizer.apply_chat_template(
+        prompt, tokenize=False, add_generation_prompt=not continues, continue_final_message=continues
+    )
+
+
+def encode_prompt(tokenizer, prompt, completion: str = "") -> list[int]:
+    """Token ids of `prompt` (plus `completion`), as TRL's trainers tokenize a prompt.
+
+    Plain text gets the tokenizer's special tokens (a BOS where it adds one); a rendered chat template has them
+    already.
+    """
+    text = render_prompt(tokenizer, prompt) + completion
+    return tokenizer(text, add_special_tokens=isinstance(prompt, str))["input_ids"]
+
+
+def generate(
+    model_or_path,
+    tokenizer,
+    prompts: Sequence,
+    *,
+    num_samples: int = 1,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    backend: str = "auto",
+    show_progress: bool = True,
+) -> list[list[str]]:
+    """Completions of each prompt: `num_samples` texts per prompt, in the order of `prompts`.
+
+    Args:
+        model_or_path: a causal LM, a `vllm.LLM`, or a path (loaded on each call: prefer `load_generation_model`).
+        tokenizer: the model's tokenizer; without a pad token (Galactica / OPT), EOS pads.
+        prompts: plain-text prompts, or conversations (`[{"role": "user", "content": ...}]`).
+        num_samples: completions per prompt. With `greedy=True` they are copies of the one greedy completion.
+        greedy: greedy decoding (top-1 accuracy); False samples with `temperature`, `top_p`, `top_k`.
+        temperature: sampling temperature (the paper's voting and reranking: 1.0).
+        top_p: nucleus sampling mass (1.0: off).
+        top_k: top-k sampling (0: off).
+        max_new_tokens: completion length limit.
+        batch_size: sequences per Hugging Face `generate` call (vLLM schedules its own batches).
+        backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm" or "hf".
+        show_progress: show a progress bar.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples={num_samples}; it must be at least 1.")
+    if not prompts:
+        return []
+    model = load_generation_model(model_or_path, backend)
+    prompt_ids = [encode_prompt(tokenizer, prompt) for prompt in prompts]
+    distinct_samples = 1 if greedy else num_samples
+    sampling = dict(greedy=greedy, temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
+    if _is_vllm_engine(model):
+        completions = _vllm_generate(model, prompt_ids, distinct_samples, show_progress=show_progress, **sampling)
+    else:
+        completions = _hf_generate(
+            model,
+            tokenizer,
+            prompt_ids,
+            distinct_samples,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            **sampling,
+        )
+    if distinct_samples < num_samples:
+        completions = [texts * num_samples for texts in completions]
+    return completions
+
+
+# Hugging Face backend
+
+
+def _hf_generate(
+    model,
+    tokenizer,
+    prompt_ids,
+    num_samples,
+    *,
+    greedy,
+    temperature,
+    top_p,
+    top_k,
+    max_new_tokens,
+    batch_size,
+    show_progress,
+) -> list[list[str]]:
+    """Left-padded batches of similar length (longest first, so memory runs out early if at all), order restored."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import GenerationConfig
+
+    eos_ids = _eos_token_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=not greedy,
+        pad_token_id=pad_id,
+        eos_token_id=eos_ids,
+        **({} if greedy else dict(temperature=temperature, top_p=top_p, top_k=top_k)),
+    )
+    samples_per_call = max(1, min(num_samples, batch_size))
+    prompts_per_call = max(1, batch_size // num_samples)
+    order = sorted(range(len(prompt_ids)), key=lambda index: -len(prompt_ids[index]))
+    completions: list[list[str]] = [[] for _ in prompt_ids]
+    calls = [
+        (order[start : start + prompts_per_call], min(samples_per_call, num_samples - done))
+        for start in range(0, len(order), prompts_per_call)
+        for done in range(0, num_samples, samples_per_call)
+    ]
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for indices, samples in tqdm(calls, desc="Generating", disable=not show_progress):
+            input_ids, attention_mask = _left_pad([prompt_ids[index] for index in indices], pad_id, model.device)
+            config.num_return_sequences = samples
+            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+            texts = tokenizer.batch_decode(
+                [_until_eos(row, eos_ids) for row in output[:, input_ids.shape[1] :].tolist()],
+                skip_special_tokens=True,
+            )
+            for position, index in enumerate(indices):
+                completions[index].extend(texts[position * samples : (position + 1) * samples])
+    model.train(was_training)
+    return completions
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, device):
+    import torch
+
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for position, row in enumerate(rows):
+        input_ids[position, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        attention_mask[position, width - len(row) :] = 1
+    return input_ids.to(device), attention_mask.to(device)
+
+
+def _eos_token_ids(model, tokenizer) -> list[int]:
+    """The tokenizer's EOS first, then any further stop ids of the model's generation config (chat models)."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for token_id in configured if isinstance(configured, list) else [configured]:
+        if token_id is not None and token_id not in ids:
+            ids.append(token_id)
+    if not ids:
+        raise ValueError("Neither the tokenizer nor the model's generation config names an EOS token.")
+    return ids
+
+
+def _until_eos(token_ids: list[int], eos_ids: list[int]) -> list[int]:
+    """The completion up to its first stop token (and the padding after it) left out."""
+    for position, token_id in enumerate(token_ids):
+        if token_id in eos_ids:
+            return token_ids[:position]
+    return token_ids
+
+
+# vLLM backend (needs a GPU; not exercised by the CPU test suite)
+
+
+def _is_vllm_engine(model) -> bool:
+    return type(model).__module__.startswith("vllm") and hasattr(model, "generate")
+
+
+@lru_cache(maxsize=1)
+def _vllm_engine(path: str, dtype: str, seed: int, engine_kwargs: tuple):
+    from vllm import LLM
+
+    return LLM(model=path, dtype=dtype, seed=seed, **dict(engine_kwargs))
+
+
+def _vllm_generate(
+    llm, prompt_ids, num_samples, *, greedy, temperature, top_p, top_k, max_new_tokens, show_progress
+) -> list[list[str]]:
+    from vllm import SamplingParams
+
+    params = SamplingParams(
+        n=num_samples,
+        temperature=0.0 if greedy else temperature,
+        top_p=1.0 if greedy else top_p,
+        top_k=top_k if top_k > 0 and not greedy else VLLM_TOP_K_DISABLED,
+        max_tokens=max_new_tokens,
+    )
+    outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=show_progress)
+    return [[sample.text for sample in output.outputs] for output in outputs]
