@@ -22,12 +22,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from trl import GRPOTrainer
 from trl.trainer.utils import create_model_from_path, pad
 
+from .default_rewards import default_reward_funcs
 from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
 from .ppo_math import masked_mean
-from .ppo_trainer import _default_reward_funcs, _prepare_tokenizer
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts
+from .tokenization import drop_long_prompts, prepare_rollout_tokenizer
 
 GOLD_COLUMN = "completion"
 
@@ -91,12 +91,12 @@ class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
             raise TypeError(f"args must be an OnlineSelfTrainingConfig, got {type(args).__name__}.")
         if isinstance(model, str):
             model = create_model_from_path(model, **dict(args.model_init_kwargs or {}))
-        processing_class = _prepare_tokenizer(processing_class, model)
+        processing_class = prepare_rollout_tokenizer(processing_class, model)
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
         super().__init__(
             model=model,
-            reward_funcs=_default_reward_funcs(args, reward_funcs, None),
+            reward_funcs=default_reward_funcs(args, reward_funcs),
             args=args,
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,

@@ -36,6 +36,7 @@ from trl.trainer.utils import (
 
 from ..preflight import check_trainer_inputs
 from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
+from .default_rewards import default_reward_funcs as _default_reward_funcs
 from .paper import REFT_PAPER
 from .ppo_config import ReFTPPOConfig
 from .ppo_math import (
@@ -50,7 +51,8 @@ from .ppo_math import (
 )
 from .mixed_precision_generation import MixedPrecisionGenerationMixin
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts, fill_special_tokens
+from .tokenization import drop_long_prompts
+from .tokenization import prepare_rollout_tokenizer as _prepare_tokenizer
 from .value_head import (
     VALUE_HEAD_FILE,
     VALUE_HEAD_NAME,
@@ -455,15 +457,6 @@ def _causal_lm(model):
     return model.get_base_model() if is_peft_model(model) else model
 
 
-def _prepare_tokenizer(processing_class, model):
-    """Load the tokenizer when missing and give it EOS / pad tokens (Galactica / OPT checkpoints ship none)."""
-    if processing_class is None:
-        from transformers import AutoTokenizer
-
-        processing_class = AutoTokenizer.from_pretrained(_causal_lm(model).config._name_or_path, padding_side="left")
-    return fill_special_tokens(processing_class, _causal_lm(model).config)
-
-
 def _add_frozen_copy_of_adapter(model) -> str:
     """Copy the warm-up adapter of a `PeftModel` into a frozen adapter used as the reference; return its name."""
     default_config = model.peft_config[model.active_adapter]
@@ -474,21 +467,6 @@ def _add_frozen_copy_of_adapter(model) -> str:
             reference.data.copy_(param.data)
             reference.requires_grad_(False)
     return REFERENCE_ADAPTER
-
-
-def _default_reward_funcs(args, reward_funcs, reward_model):
-    funcs = [] if reward_funcs is None else list(reward_funcs) if isinstance(reward_funcs, list) else [reward_funcs]
-    if not funcs and reward_model is None:
-        if args.task is None:
-            raise ValueError(
-                "Give `reward_funcs` (or `reward_model`), or set `task` in ReFTPPOConfig for the default."
-            )
-        from reft_trl.rewards import get_reward
-
-        funcs = [get_reward(args.task, args.cot)]
-    if reward_model is not None:
-        funcs.append(reward_model)
-    return funcs
 
 
 def _prompts_from_input_ids(dataset, tokenizer):

@@ -19,14 +19,13 @@ import math
 from pathlib import Path
 
 from datasets import Dataset, IterableDataset
-from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import SFTTrainer
 from trl.data_utils import is_conversational
-from trl.trainer.utils import get_config_model_id
 
 from .paper import REFT_PAPER
 from .sft_config import ReFTSFTConfig
-from .tokenization import fill_special_tokens
+from .tokenization import prepare_tokenizer
 
 REQUIRED_COLUMNS = ["prompt", "completion"]
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -105,7 +104,14 @@ class ReFTSFTTrainer(SFTTrainer):
                 _check_prompt_completion(dataset, name)
 
         # Tokenizer
-        processing_class = _prepare_tokenizer(processing_class, model, args)
+        # TRL appends `tokenizer.eos_token` to every completion as text, so it must exist before TRL sees the data
+        processing_class = prepare_tokenizer(
+            processing_class,
+            model,
+            eos_token=args.eos_token,
+            trust_remote_code=args.trust_remote_code,
+            config_name=type(args).__name__,
+        )
         first_row = next(iter(train_dataset))
         if is_conversational(first_row) and args.chat_template_path is None:
             _check_chat_template_ends_with_eos(processing_class, first_row, args.eos_token)
@@ -184,23 +190,6 @@ def _check_prompt_completion(dataset, name: str) -> None:
                     f"{name} {where} has no {column!r} (value {row[column]!r}); drop or fill such rows before "
                     f"training.{hint if column == 'completion' else ''}"
                 )
-
-
-def _prepare_tokenizer(processing_class, model, args: ReFTSFTConfig):
-    """Load the tokenizer when missing; give it an EOS and a pad token when it has none (Galactica / OPT ships none).
-
-    TRL appends `tokenizer.eos_token` to every completion as text, so it must exist before TRL sees the data.
-    """
-    model_id = model if isinstance(model, str) else get_config_model_id(model.config)
-    if processing_class is None:
-        processing_class = AutoTokenizer.from_pretrained(model_id, trust_remote_code=args.trust_remote_code)
-    if processing_class.eos_token is not None and processing_class.pad_token is not None:
-        return processing_class
-    if isinstance(model, str):
-        config = AutoConfig.from_pretrained(model_id, trust_remote_code=args.trust_remote_code)
-    else:
-        config = model.config
-    return fill_special_tokens(processing_class, config, eos_token=args.eos_token, config_name=type(args).__name__)
 
 
 def _check_chat_template_ends_with_eos(tokenizer, row, eos_token: str | None) -> None:

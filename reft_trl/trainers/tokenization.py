@@ -1,8 +1,56 @@
-"""Tokenizer set-up and prompt-length filtering shared by the SFT and PPO stages (and the GRPO example)."""
+"""Tokenizer set-up and prompt-length filtering shared by the SFT, PPO and online self-training stages (and the GRPO
+example)."""
 
 from __future__ import annotations
 
 import warnings
+
+ROLLOUT_PADDING_SIDE = "left"
+"""Where a tokenizer loaded for a trainer that generates rollouts pads: generation continues left-padded prompts."""
+
+
+def prepare_tokenizer(
+    processing_class,
+    model,
+    *,
+    padding_side: str | None = None,
+    eos_token: str | None = None,
+    trust_remote_code: bool = False,
+    config_name: str = "the config",
+):
+    """Load the tokenizer when missing; give it an EOS and a pad token when it has none (Galactica / OPT ships none).
+
+    Args:
+        processing_class: the tokenizer, or None to load the model's.
+        model: a path, or a loaded model (a PEFT model's base model is read).
+        padding_side: the padding side of a tokenizer loaded here (None: the tokenizer's own).
+        eos_token: an EOS token that wins over the model config's (`fill_special_tokens`).
+        trust_remote_code: passed to the loaders.
+        config_name: the config that sets `eos_token`, named in the error when no EOS can be found.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    if not isinstance(model, str):
+        from accelerate.utils import is_peft_model
+
+        model = model.get_base_model() if is_peft_model(model) else model
+    model_id = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "")
+    if processing_class is None:
+        side = {} if padding_side is None else {"padding_side": padding_side}
+        processing_class = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code, **side)
+    if processing_class.eos_token is not None and processing_class.pad_token is not None:
+        return processing_class
+    if isinstance(model, str):
+        config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+    else:
+        config = model.config
+    return fill_special_tokens(processing_class, config, eos_token=eos_token, config_name=config_name)
+
+
+def prepare_rollout_tokenizer(processing_class, model):
+    """`prepare_tokenizer` for a trainer that generates rollouts (PPO, online self-training): a tokenizer loaded here
+    pads on the left (`ROLLOUT_PADDING_SIDE`)."""
+    return prepare_tokenizer(processing_class, model, padding_side=ROLLOUT_PADDING_SIDE)
 
 
 def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, config_name: str = "the config"):

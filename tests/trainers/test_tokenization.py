@@ -2,7 +2,14 @@ import pytest
 from datasets import Dataset
 from transformers import OPTConfig
 
-from reft_trl.trainers.tokenization import drop_long_prompts, fill_special_tokens, prompt_length
+from reft_trl.trainers.tokenization import (
+    ROLLOUT_PADDING_SIDE,
+    drop_long_prompts,
+    fill_special_tokens,
+    prepare_rollout_tokenizer,
+    prepare_tokenizer,
+    prompt_length,
+)
 
 
 def test_long_prompts_are_dropped_with_a_warning(tokenizer):
@@ -39,3 +46,53 @@ def test_pad_falls_back_to_eos(tokenizer_path):
     bare.pad_token = None
     fill_special_tokens(bare, OPTConfig(eos_token_id=2, pad_token_id=None))
     assert bare.pad_token_id == bare.eos_token_id == 2
+
+
+@pytest.fixture
+def model_dir(tokenizer, tmp_path):
+    """A tiny model saved with the real tokenizer, whose tokenizer files lack EOS and pad (as Galactica's do)."""
+    from tests.utils import tiny_opt
+
+    model = tiny_opt(len(tokenizer))
+    model.config.eos_token_id, model.config.pad_token_id = 2, 1
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_prepare_tokenizer_loads_the_models_tokenizer_and_fills_its_special_tokens(model_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    loaded = prepare_tokenizer(None, str(model_dir), padding_side="left")
+    assert loaded.padding_side == "left" and loaded.name_or_path == str(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    for given in (model, get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))):
+        rollout = prepare_rollout_tokenizer(None, given)  # a PEFT model's base model names the tokenizer
+        assert rollout.padding_side == ROLLOUT_PADDING_SIDE == "left" and rollout.name_or_path == str(model_dir)
+
+
+def test_prepare_tokenizer_fills_missing_tokens_from_the_model_config(model_dir, tokenizer_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    for model in (str(model_dir), AutoModelForCausalLM.from_pretrained(model_dir)):
+        bare = AutoTokenizer.from_pretrained(tokenizer_path)
+        bare.eos_token, bare.pad_token = None, None
+        assert prepare_tokenizer(bare, model) is bare
+        assert (bare.eos_token_id, bare.pad_token_id) == (2, 1)
+    complete = AutoTokenizer.from_pretrained(tokenizer_path)
+    complete.pad_token = complete.eos_token
+    assert prepare_tokenizer(complete, "no/such/model") is complete  # nothing to fill: the config is never read
+
+
+def test_no_trainer_keeps_a_tokenizer_or_reward_default_of_its_own():
+    """The SFT, PPO and online self-training trainers share one `prepare_tokenizer` and one `default_reward_funcs`."""
+    from reft_trl.trainers import default_rewards, online_self_training_trainer, ppo_trainer, sft_trainer
+
+    assert ppo_trainer._prepare_tokenizer is online_self_training_trainer.prepare_rollout_tokenizer
+    assert sft_trainer.prepare_tokenizer is prepare_tokenizer
+    assert (
+        ppo_trainer._default_reward_funcs
+        is online_self_training_trainer.default_reward_funcs
+        is default_rewards.default_reward_funcs
+    )
