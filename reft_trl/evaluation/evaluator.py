@@ -25,6 +25,7 @@ from datasets import Dataset
 from reft_trl.generation import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_NEW_TOKENS,
+    encode_prompt,
     generate,
     load_generation_model,
     resolve_backend,
@@ -144,12 +145,15 @@ def evaluate(
 
     set_seed(seed)
     writer = PredictionWriter(predictions_path, append=bool(done)) if predictions_path else None
-    progress = tqdm(total=len(dataset), initial=len(done), desc=f"Evaluating ({mode})", disable=not show_progress)
+    progress = tqdm(
+        total=len(dataset), initial=len(done), desc=f"Evaluating ({mode})", unit="question", disable=not show_progress
+    )
     try:
         for start in range(0, len(todo), chunk_size):
             rows = todo[start : start + chunk_size]
             clock = time.perf_counter()
-            samples = generate(
+            samples = _generate_counting(
+                progress,
                 model,
                 tokenizer,
                 [row["prompt"] for row in rows],
@@ -158,7 +162,6 @@ def evaluate(
                 max_new_tokens=max_new_tokens,
                 batch_size=batch_size,
                 backend=backend,
-                show_progress=False,
                 **sampling,
             )
             timings["generation_s"] += time.perf_counter() - clock
@@ -177,7 +180,6 @@ def evaluate(
                 records.append(_summarized(record))
                 if writer is not None:
                     writer.write(record)
-                progress.update(1)
     finally:
         progress.close()
         if writer is not None:
@@ -194,6 +196,30 @@ def evaluate(
     if print_summary:
         print(summary_table(summary))
     return summary
+
+
+def _generate_counting(progress, model, tokenizer, prompts, *, num_samples, greedy, batch_size, backend, **kwargs):
+    """`generate` over a round, the progress bar counting its questions as they are generated.
+
+    The Hugging Face backend goes one `generate` call per batch, with the batches of one call over the whole round
+    (prompts longest first, `batch_size // samples` per batch), so the completions are the same; vLLM schedules the
+    round at once.
+    """
+    options = dict(num_samples=num_samples, greedy=greedy, batch_size=batch_size, backend=backend, **kwargs)
+    if backend == "vllm":
+        samples = generate(model, tokenizer, prompts, show_progress=False, **options)
+        progress.update(len(prompts))
+        return samples
+    prompts_per_call = max(1, batch_size // (1 if greedy else num_samples))
+    order = sorted(range(len(prompts)), key=lambda index: -len(encode_prompt(tokenizer, prompts[index])))
+    samples: list[list[str]] = [[] for _ in prompts]
+    for start in range(0, len(order), prompts_per_call):
+        batch = order[start : start + prompts_per_call]
+        completions = generate(model, tokenizer, [prompts[index] for index in batch], show_progress=False, **options)
+        for index, texts in zip(batch, completions, strict=True):
+            samples[index] = texts
+        progress.update(len(batch))
+    return samples
 
 
 def sample_counts(mode: str, k: int | None, num_samples: int | None) -> tuple[int, int]:

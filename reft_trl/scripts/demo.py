@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -30,6 +31,24 @@ CURVES = (
     ("losses/explained_variance", "critic: explained variance", "1 - Var(R - V) / Var(R)"),
     ("completions/clipped_ratio", "truncated completions", "share without EOS"),
     ("losses/value_loss", "value loss", "clipped squared error"),
+)
+
+STAGES = 4
+OUTPUTS = {
+    "sft": "the warm-up model: ReFT's starting point, evaluated above",
+    "ppo": "the ReFT policy; its critic in value_head.safetensors",
+    "eval": "predictions and summaries of both evaluations",
+}
+"""The demo's output folders and what each holds."""
+TEXT_WIDTH = 100
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+PPO_LEGEND = (
+    "each line: reward = score + KL penalty; accuracy = share of sampled answers right; KL/seq = k1 estimate per "
+    "sequence (can dip below 0); truncated = share of answers cut off without EOS"
+)
+KL_NOTE = (
+    "KL to the warm-up (KL/seq, the curves' KL panel) is the k1 estimate, log pi - log pi_warm-up summed over each "
+    "sampled answer: an average over samples that can dip below 0, although the KL itself cannot."
 )
 
 
@@ -92,11 +111,20 @@ class DemoArguments:
 
 
 def main(args: DemoArguments) -> dict:
+    from .console import quiet_loading
+
+    with quiet_loading():
+        return _run(args)
+
+
+def _run(args: DemoArguments) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from reft_trl.data import load_task
     from reft_trl.embedded_model import smollm2_path
+
+    from .console import human_size, stage
 
     started = time.perf_counter()
     os.makedirs(args.output_dir, exist_ok=True)
@@ -108,20 +136,33 @@ def main(args: DemoArguments) -> dict:
     print(
         f"[demo] model {model_path}; {len(train)} training and {len(test)} test questions of {args.task} ({args.cot})"
     )
+    weights = _weights_size(model_path)
+    print(
+        f"[demo] outputs go to {args.output_dir}"
+        + (f": about {human_size(2 * weights)}, the warm-up and the ReFT model" if weights else "")
+    )
 
     timings = {}
     sft_dir = os.path.join(args.output_dir, "sft")
+    epochs = f"{args.sft_epochs:g} epoch" + ("" if args.sft_epochs == 1 else "s")
+    stage(1, STAGES, f"Warm-up (SFT) on {len(train)} questions: {epochs} in batches of {args.batch_size}, "
+                     f"learning rate {args.sft_learning_rate:g}, into {sft_dir}")  # fmt: skip
     sft_history = []
     timings["sft_s"] = _timed(lambda: sft_history.extend(_warm_up(args, model_path, train, sft_dir, on_gpu)))
     ppo_dir = os.path.join(args.output_dir, "ppo")
+    stage(2, STAGES, f"ReFT PPO from the warm-up: {args.ppo_steps} optimizer steps on batches of {args.batch_size} "
+                     f"questions, KL coefficient {args.kl_coef:g}, into {ppo_dir}")  # fmt: skip
+    print(textwrap.fill(PPO_LEGEND, TEXT_WIDTH))
     ppo_history = []
     timings["ppo_s"] = _timed(lambda: ppo_history.extend(_reinforce(args, sft_dir, ppo_dir, on_gpu)))
 
     from reft_trl.evaluation import evaluate
 
+    stage(3, STAGES, f"Evaluation: greedy accuracy of the warm-up and of ReFT on {len(test)} held-out test questions")
     accuracies = {}
     eval_started = time.perf_counter()
     for name, path in (("warm-up (SFT)", sft_dir), ("ReFT", ppo_dir)):
+        print(f"{name} from {path}", flush=True)
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         model = path if args.use_vllm else AutoModelForCausalLM.from_pretrained(path)
         summary = evaluate(
@@ -131,6 +172,7 @@ def main(args: DemoArguments) -> dict:
             backend="vllm" if args.use_vllm else "hf", print_summary=False,
         )  # fmt: skip
         accuracies[name] = summary["accuracy"]
+        print(f"{name}: {summary['accuracy']:.1%} greedy accuracy", flush=True)
     timings["eval_s"] = time.perf_counter() - eval_started
     timings["total_s"] = time.perf_counter() - started
 
@@ -141,12 +183,29 @@ def main(args: DemoArguments) -> dict:
         "timings": timings,
         "sft_log_history": sft_history,
         "ppo_log_history": ppo_history,
+        "disk_bytes": _disk_usage(args.output_dir),
     }
     with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
     plot_path = plot_training_curves(ppo_history, os.path.join(args.output_dir, "training_curves.png"))
+    stage(4, STAGES, "Results")
     print(results_table(results, plot_path))
     return results
+
+
+def _weights_size(model_path: str) -> int:
+    """Bytes of the weight files in a local model folder (0 for a Hub id)."""
+    if not os.path.isdir(model_path):
+        return 0
+    names = os.listdir(model_path)
+    return sum(os.path.getsize(os.path.join(model_path, name)) for name in names if name.endswith(WEIGHT_SUFFIXES))
+
+
+def _disk_usage(output_dir: str) -> dict[str, int]:
+    """Bytes of each part of the demo's output folder (`OUTPUTS`)."""
+    from .console import folder_size
+
+    return {part: folder_size(os.path.join(output_dir, part)) for part in OUTPUTS}
 
 
 def _timed(step) -> float:
@@ -158,6 +217,8 @@ def _timed(step) -> float:
 def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gpu: bool) -> list[dict]:
     from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
 
+    from .console import SFT_COLUMNS, use_compact_log
+
     config = ReFTSFTConfig(
         output_dir=output_dir, task=args.task, cot=args.cot, num_train_epochs=args.sft_epochs,
         stop_after_epoch=None, learning_rate=args.sft_learning_rate, per_device_train_batch_size=args.batch_size,
@@ -165,6 +226,7 @@ def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gp
         use_cpu=not on_gpu, bf16=on_gpu, gradient_checkpointing=False, seed=args.seed,
     )  # fmt: skip
     trainer = ReFTSFTTrainer(model=model_path, args=config, train_dataset=train)
+    use_compact_log(trainer, SFT_COLUMNS)
     trainer.train()
     trainer.save_model(output_dir)
     return trainer.state.log_history
@@ -175,6 +237,8 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
 
     from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
     from reft_trl.data import load_task
+
+    from .console import PPO_COLUMNS, use_compact_log
 
     prompts = load_task(args.task, cot=args.cot, split="train", limit=args.train_limit or None,
                         program_prefix_in_prompt=args.cot == "pcot")  # fmt: skip
@@ -190,6 +254,7 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
         model=AutoModelForCausalLM.from_pretrained(sft_dir), args=config, train_dataset=prompts,
         processing_class=tokenizer,
     )  # fmt: skip
+    use_compact_log(trainer, PPO_COLUMNS)
     trainer.train()
     trainer.save_model(output_dir)
     return trainer.state.log_history
@@ -243,10 +308,18 @@ def results_table(results: dict, plot_path: str | None) -> str:
             **timings
         )
     )
+    lines.append(textwrap.fill(KL_NOTE, TEXT_WIDTH))
     output_dir = os.path.dirname(plot_path) if plot_path else settings["output_dir"]
     lines.append(f"results: {os.path.join(output_dir, 'results.json')}")
     if plot_path:
         lines.append(f"curves:  {plot_path}")
+    disk = results.get("disk_bytes")
+    if disk:
+        from .console import human_size
+
+        lines.append(f"on disk in {output_dir}: {human_size(sum(disk.values()))}")
+        lines += [f"  {part + '/':<6}{human_size(disk[part]):>8}  {what}" for part, what in OUTPUTS.items()]
+        lines.append("  results.json (settings, accuracies, timings, the full training logs), training_curves.png")
     return "\n".join(lines)
 
 

@@ -1,10 +1,13 @@
-"""The main job end to end on a tiny random model: SFT, PPO, evaluation, results and plot."""
+"""The main job end to end on a tiny random model: SFT, PPO, evaluation, results and plot; what it prints."""
 
 from __future__ import annotations
 
 import json
+import re
+from types import SimpleNamespace
 
-from reft_trl.scripts.demo import DemoArguments, main
+from reft_trl.scripts.console import PPO_COLUMNS, SFT_COLUMNS, CompactLog, compact_line, human_size, use_compact_log
+from reft_trl.scripts.demo import KL_NOTE, DemoArguments, main, results_table
 from tests.utils import docstring_mismatches, tiny_llama
 
 
@@ -25,9 +28,87 @@ def test_demo_runs_both_stages_and_reports(tokenizer, tmp_path, capsys):
     assert any("losses/value_loss" in entry for entry in saved["ppo_log_history"])
     assert (tmp_path / "demo" / "training_curves.png").stat().st_size > 10_000
     assert (tmp_path / "demo" / "ppo" / "value_head.safetensors").is_file()
-    table = capsys.readouterr().out
-    assert "warm-up (SFT)" in table and "ReFT" in table and "on 4 held-out test questions" in table
+
+    # Only the final models are kept, and their sizes are reported
+    assert not list((tmp_path / "demo").glob("*/checkpoint-*"))
+    weights = (model_dir / "model.safetensors").stat().st_size
+    assert set(saved["disk_bytes"]) == {"sft", "ppo", "eval"}
+    assert saved["disk_bytes"]["sft"] > weights and saved["disk_bytes"]["ppo"] > weights
+
+    out = capsys.readouterr().out
+    assert "warm-up (SFT)" in out and "ReFT" in out and "on 4 held-out test questions" in out
+    headers = re.findall(r"^\[(\d)/4\] (.*)$", out, re.MULTILINE)
+    assert [number for number, _ in headers] == ["1", "2", "3", "4"]
+    assert headers[0][1].startswith("Warm-up (SFT) on 16 questions")
+    assert (
+        headers[1][1].startswith("ReFT PPO") and headers[2][1].startswith("Evaluation") and headers[3][1] == "Results"
+    )
+    assert f"[demo] outputs go to {args.output_dir}: about {human_size(2 * weights)}" in out
+    # One compact line per logging step instead of transformers' metrics dict
+    assert "{'loss'" not in out and "'completions/mean_length'" not in out
+    (ppo_line,) = [line for line in out.splitlines() if line.startswith("step 2/2")]
+    for label in ("reward", "accuracy", "KL/seq", "value loss", "truncated", "s/step"):
+        assert label in ppo_line
+    assert out.count("done: ") == 2
+    assert " ".join(KL_NOTE.split()) in " ".join(out.split())
+    assert f"on disk in {args.output_dir}: " in out and "  sft/ " in out and "  ppo/ " in out
 
 
 def test_demo_arguments_are_documented():
     assert docstring_mismatches(DemoArguments) == []
+
+
+def test_compact_line_shows_the_chosen_metrics_only():
+    logs = {"reward": 0.2134, "answer_match/accuracy": 0.1875, "objective/kl": -0.0123, "losses/value_loss": 0.04123}
+    logs |= {"completions/clipped_ratio": 0.25, "losses/clipfrac": 0.1, "entropy": 1.2}
+    line = compact_line(logs, 4, 12, PPO_COLUMNS, 31.24)
+    assert line == (
+        "step  4/12  reward +0.213  accuracy 18.8%  KL/seq -0.0123  value loss 0.0412  truncated 25%  31.2 s/step"
+    )
+    assert compact_line({"loss": 2.0}, 5, 24, SFT_COLUMNS, None) == "step  5/24  loss 2.000"
+
+
+def test_compact_log_prints_lines_and_leaves_the_history_whole(capsys):
+    callback = CompactLog(PPO_COLUMNS)
+    args = SimpleNamespace(disable_tqdm=True)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0, max_steps=4)
+    callback.on_train_begin(args, state, None)
+    state.global_step = 2
+    logs = {"reward": 0.5, "objective/kl": 0.01, "losses/policy_loss": 0.3}
+    callback.on_log(args, state, None, logs=logs)
+    callback.on_log(args, state, None, logs={"train_runtime": 12.4, "train_loss": 0.1})
+    assert logs == {"reward": 0.5, "objective/kl": 0.01, "losses/policy_loss": 0.3}
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step 2/4  reward +0.500  KL/seq +0.0100  ") and lines[0].endswith(" s/step")
+    assert lines[1] == "done: 2 steps in 12 s"
+
+
+def test_compact_log_replaces_the_dict_printing_callbacks():
+    from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+
+    class Other(TrainerCallback):
+        pass
+
+    removed, added = [], []
+    handler = SimpleNamespace(callbacks=[ProgressCallback(), PrinterCallback(), Other()])
+    trainer = SimpleNamespace(callback_handler=handler, remove_callback=removed.append, add_callback=added.append)
+    use_compact_log(trainer, SFT_COLUMNS)
+    assert [type(callback) for callback in removed] == [ProgressCallback, PrinterCallback]
+    assert len(added) == 1 and isinstance(added[0], CompactLog)
+
+
+def test_results_table_says_what_is_on_disk_and_why_kl_can_be_negative():
+    results = {
+        "settings": {"task": "svamp", "cot": "ncot", "model_name_or_path": "/m/smollm2", "device": "cpu",
+                     "output_dir": "outputs/demo"},
+        "greedy_accuracy": {"warm-up (SFT)": 0.1, "ReFT": 0.0833},
+        "n_test": 60,
+        "timings": {"sft_s": 477, "ppo_s": 336, "eval_s": 140, "total_s": 980},
+        "disk_bytes": {"sft": 541_600_000, "ppo": 541_700_000, "eval": 90_000},
+    }  # fmt: skip
+    table = results_table(results, "outputs/demo/training_curves.png")
+    assert "on disk in outputs/demo: 1.1 GB" in table
+    assert "  sft/    542 MB  the warm-up model" in table
+    assert "  ppo/    542 MB  the ReFT policy; its critic in value_head.safetensors" in table
+    assert "  eval/    90 kB" in table
+    assert "can dip below 0" in table and "k1" in table
