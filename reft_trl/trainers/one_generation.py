@@ -1,29 +1,40 @@
 """One sampled solution per question on TRL's `GRPOConfig`, as ReFT's PPO and online self-training sample.
 
-GRPO refuses fewer than 2 generations per prompt, because its baseline is the group mean. ReFT's PPO baselines with
-the critic and online self-training needs no baseline, so one sample per question is valid (and the paper's setting).
+GRPO refuses fewer than 2 generations per prompt, because its baseline is the group mean, and requires the generation
+batch to hold whole groups. ReFT's PPO baselines with the critic and online self-training needs no baseline, so one
+sample per question is valid (and the paper's setting). Every other check and mapping of `GRPOConfig.__post_init__`
+must still run: the group-size number is stood in for, for the length of the call, by `_OneSamplePerQuestion`, an
+`int` equal to 2 that divides every batch size, so TRL's two group checks pass and nothing else changes.
+`tests/trainers/test_one_generation.py` pins the source of TRL's `__post_init__`: a TRL upgrade that changes it fails
+there, and the checks above are to be read again.
 """
 
 from __future__ import annotations
 
 from trl import GRPOConfig
 
-_GRPO_GROUP_SIZE_ERROR = "at least 2 generations per prompt"
+
+class _OneSamplePerQuestion(int):
+    """2 for `num_generations < 2`; 0 for `batch % num_generations` (a group of one divides every batch)."""
+
+    def __new__(cls):
+        return super().__new__(cls, 2)
+
+    def __rmod__(self, other):
+        return 0
 
 
 def grpo_post_init_one_generation_allowed(config: GRPOConfig) -> None:
-    """Run `GRPOConfig.__post_init__` on `config`, accepting `num_generations=1`.
-
-    GRPO raises the group-size error as its last batch-size check; the only checks after it concern vLLM's
-    importance-sampling bounds, repeated here.
-    """
+    """Run `GRPOConfig.__post_init__` on `config` in full, accepting `num_generations=1` (and `num_generations_eval=1`)."""
+    one, one_eval = config.num_generations == 1, config.num_generations_eval == 1
+    if one:
+        config.num_generations = _OneSamplePerQuestion()
+    if one_eval:
+        config.num_generations_eval = _OneSamplePerQuestion()
     try:
         GRPOConfig.__post_init__(config)
-    except ValueError as error:
-        if not (config.num_generations == 1 and _GRPO_GROUP_SIZE_ERROR in str(error)):
-            raise
-        low, high = config.vllm_importance_sampling_clip_min, config.vllm_importance_sampling_clip_max
-        if low is not None and high is not None and low >= high:
-            raise ValueError(
-                f"vllm_importance_sampling_clip_min ({low}) must be less than vllm_importance_sampling_clip_max ({high})."
-            ) from None
+    finally:
+        if one:
+            config.num_generations = 1
+        if one_eval:
+            config.num_generations_eval = 1

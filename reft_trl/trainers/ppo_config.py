@@ -224,6 +224,11 @@ class ReFTPPOConfig(GRPOConfig):
         check_field(self, "max_sequence_kl", above=0, optional=True)
         # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
         self.num_iterations = self.num_ppo_epochs
+        if self.epsilon not in (GRPOConfig.__dataclass_fields__["epsilon"].default, self.cliprange):
+            raise ValueError(
+                f"epsilon={self.epsilon} and cliprange={self.cliprange} disagree: PPO's clip range is `cliprange` "
+                "(GRPO's `epsilon` is set from it). Set only cliprange."
+            )
         self.epsilon = self.cliprange
         if self.generation_batch_size is None and self.steps_per_generation is None:
             self.steps_per_generation = self.gradient_accumulation_steps * self.num_mini_batches

@@ -37,6 +37,7 @@ from trl.trainer.utils import (
 from ..preflight import check_trainer_inputs
 from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
 from .default_rewards import default_reward_funcs as _default_reward_funcs
+from .mixed_precision_generation import MixedPrecisionGenerationMixin
 from .paper import REFT_PAPER
 from .ppo_config import ReFTPPOConfig
 from .ppo_math import (
@@ -49,7 +50,6 @@ from .ppo_math import (
     policy_loss,
     value_loss,
 )
-from .mixed_precision_generation import MixedPrecisionGenerationMixin
 from .rollout_scores import RolloutScoresMixin
 from .tokenization import drop_long_prompts
 from .tokenization import prepare_rollout_tokenizer as _prepare_tokenizer
@@ -112,6 +112,7 @@ class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrai
     """
 
     _tag_names = ["trl", "reft", "ppo"]
+    _in_rollout = False
     _name = "ReFT-PPO"
     _paper = REFT_PAPER
 
@@ -243,8 +244,20 @@ class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrai
     def _get_per_token_logps_and_entropies(
         self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False, **kwargs
     ):
-        """TRL's rollout-time forward of the policy also runs the critic (same backbone pass); keep its values."""
-        if model is not self.model or torch.is_grad_enabled() or any(v is not None for v in kwargs.values()):
+        """TRL's rollout-time forward of the policy also runs the critic (same backbone pass); keep its values.
+
+        Only the no-grad forward of the policy that TRL runs inside `_generate_and_score_completions` (for the rollout
+        log-probs) is diverted, and only for text inputs; every other call is TRL's. When TRL skips that forward,
+        `_generate_and_score_completions` runs it itself, so the values never depend on TRL's choice.
+        """
+        multimodal = any(value is not None for name, value in kwargs.items() if name != "compute_aux_loss")
+        if (
+            not self._in_rollout
+            or model is not self.model
+            or torch.is_grad_enabled()
+            or kwargs.get("compute_aux_loss")
+            or multimodal
+        ):
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, **kwargs
             )
@@ -265,7 +278,11 @@ class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrai
         if any(key in inputs[0] for key in ("image", "images")):
             raise ValueError("ReFTPPOTrainer is text-only: the dataset has image columns.")
         self._rollout_values = None
-        batch = super()._generate_and_score_completions(inputs)
+        self._in_rollout = True
+        try:
+            batch = super()._generate_and_score_completions(inputs)
+        finally:
+            self._in_rollout = False
 
         prompt_ids, completion_ids = batch["prompt_ids"], batch["completion_ids"]
         mask = batch["completion_mask"] if "tool_mask" not in batch else batch["completion_mask"] * batch["tool_mask"]
@@ -278,9 +295,13 @@ class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrai
         with torch.no_grad():
             # TRL computed the rollout log-probs already when it needs them for importance sampling; reuse that pass
             if batch.get("old_per_token_logps") is None or self._rollout_values is None:
-                batch["old_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
-                    self.model, input_ids, attention_mask, logits_to_keep, batch_size=chunk
-                )
+                self._in_rollout = True
+                try:
+                    batch["old_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
+                        self.model, input_ids, attention_mask, logits_to_keep, batch_size=chunk
+                    )
+                finally:
+                    self._in_rollout = False
             old_logps, values = batch["old_per_token_logps"], self._rollout_values * mask
 
             if self.args.kl_coef != 0.0:

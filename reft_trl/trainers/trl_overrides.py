@@ -1,0 +1,41 @@
+"""Every private method of TRL's and transformers' trainers that reft-trl's trainers override, in one place.
+
+A TRL upgrade that renames, drops or re-signs one of these breaks a trainer silently (the override is no longer
+called, or is called with other arguments). `tests/trainers/test_trl_overrides.py` checks each entry against the
+installed TRL, so that test is the checklist of a TRL upgrade: when it fails, read the changed method in TRL and the
+override named here before updating the recorded parameters.
+
+Each entry: (TRL class, method, the parameters of TRL's method as of the pinned TRL, where reft-trl overrides it).
+"""
+
+from __future__ import annotations
+
+TRL_OVERRIDES = (
+    # GRPOTrainer, the base of ReFTPPOTrainer and OnlineSelfTrainingTrainer
+    ("GRPOTrainer", "_generate_and_score_completions", ("self", "inputs"),
+     "ReFTPPOTrainer (KL-shaped rewards, GAE), OnlineSelfTrainingTrainer (kept samples + gold)"),
+    ("GRPOTrainer", "_get_per_token_logps_and_entropies",
+     ("self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
+      "compute_aux_loss", "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
+      "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids"),
+     "ReFTPPOTrainer (the rollout forward also yields the critic's values)"),
+    ("GRPOTrainer", "_calculate_rewards", ("self", "inputs", "prompts", "completions", "completion_ids_list"),
+     "RolloutScoresMixin (keeps the raw scores)"),
+    ("GRPOTrainer", "_compute_loss", ("self", "model", "inputs"),
+     "ReFTPPOTrainer (clipped policy + value loss), OnlineSelfTrainingTrainer (cross-entropy)"),
+    ("GRPOTrainer", "_prepare_inputs", ("self", "generation_batch"),
+     "ReFTPPOTrainer (a fresh mini-batch shuffle each PPO epoch; reads _buffered_inputs and _step)"),
+    ("GRPOTrainer", "_generate_single_turn",
+     ("self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"),
+     "MixedPrecisionGenerationMixin (autocast), OnlineSelfTrainingTrainer (eval mode)"),
+    # transformers' Trainer, through GRPOTrainer
+    ("GRPOTrainer", "_save", ("self", "output_dir", "state_dict"), "ReFTPPOTrainer (the critic in its own file)"),
+    ("GRPOTrainer", "_load_from_checkpoint", ("self", "resume_from_checkpoint", "model"),
+     "ReFTPPOTrainer (the critic from its own file)"),
+    ("GRPOTrainer", "create_optimizer", ("self", "model"), "ReFTPPOTrainer (the critic's own learning rate)"),
+)  # fmt: skip
+"""(class name in `trl`, method, TRL's parameters, the override)."""
+
+GRPO_CONFIG_POST_INIT_SHA256 = "e833cd8d6b4619adbd1742442b546a96e2aef814e31c20b51f391670c6f8f940"
+"""SHA-256 of the source of `trl.GRPOConfig.__post_init__` that `one_generation.grpo_post_init_one_generation_allowed`
+was checked against (TRL 1.16.0)."""

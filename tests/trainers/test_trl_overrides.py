@@ -1,0 +1,73 @@
+"""The upgrade checklist: every TRL method reft-trl overrides still exists with the parameters it was written for, and
+GRPOConfig's __post_init__ is the one `grpo_post_init_one_generation_allowed` was checked against."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+import pytest
+import trl
+
+from reft_trl.trainers.trl_overrides import GRPO_CONFIG_POST_INIT_SHA256, TRL_OVERRIDES
+
+
+@pytest.mark.parametrize(("class_name", "method", "parameters", "where"), TRL_OVERRIDES, ids=lambda v: str(v)[:40])
+def test_overridden_trl_method_keeps_its_signature(class_name, method, parameters, where):
+    cls = getattr(trl, class_name)
+    assert hasattr(cls, method), f"TRL's {class_name} no longer has {method}: revisit {where}."
+    actual = tuple(inspect.signature(getattr(cls, method)).parameters)
+    assert actual == parameters, f"TRL's {class_name}.{method} changed its parameters: revisit {where}."
+
+
+def test_the_overrides_exist_where_the_list_says():
+    from reft_trl import ReFTPPOTrainer
+    from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
+
+    listed = {method for _, method, _, _ in TRL_OVERRIDES}
+    ours = {
+        name
+        for cls in (ReFTPPOTrainer, OnlineSelfTrainingTrainer)
+        for klass in cls.__mro__
+        if klass.__module__.startswith("reft_trl")
+        for name in vars(klass)
+        if callable(vars(klass)[name]) and hasattr(trl.GRPOTrainer, name) and not name.startswith("__")
+    }
+    assert ours == listed, f"overrides not listed: {ours - listed}; listed but not overridden: {listed - ours}"
+
+
+def test_grpo_config_post_init_is_the_checked_one():
+    source = inspect.getsource(trl.GRPOConfig.__post_init__)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == GRPO_CONFIG_POST_INIT_SHA256, (
+        "trl.GRPOConfig.__post_init__ changed: re-read it, check reft_trl/trainers/one_generation.py still lets one "
+        "generation per question through and every other check run, then record the new digest in trl_overrides.py."
+    )
+
+
+def test_one_generation_runs_every_other_grpo_check(tmp_path):
+    from reft_trl import ReFTPPOConfig
+
+    common = dict(output_dir=str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=3)
+    with pytest.warns(FutureWarning, match="vllm_importance_sampling_cap"):
+        config = ReFTPPOConfig(**common, vllm_importance_sampling_cap=3.0)
+    assert config.num_generations == 1 and type(config.num_generations) is int
+    assert config.vllm_importance_sampling_clip_max == 3.0  # TRL's mapping ran
+    with pytest.raises(ValueError, match="_truncate"):
+        ReFTPPOConfig(
+            **common,
+            vllm_importance_sampling_mode="token_truncate",
+            vllm_importance_sampling_clip_min=None,
+            vllm_importance_sampling_clip_max=None,
+        )
+    with pytest.raises(ValueError, match="auto_find_batch_size"):
+        ReFTPPOConfig(**common, auto_find_batch_size=True)
+    assert ReFTPPOConfig(**common, num_mini_batches=3).generation_batch_size == 9  # an odd batch holds groups of one
+
+
+def test_cliprange_and_a_different_epsilon_are_refused(tmp_path):
+    from reft_trl import ReFTPPOConfig
+
+    with pytest.raises(ValueError, match="cliprange"):
+        ReFTPPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", cliprange=0.1, epsilon=0.3)
+    assert ReFTPPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", cliprange=0.1).epsilon == 0.1
