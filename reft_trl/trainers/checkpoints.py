@@ -1,12 +1,13 @@
 """Checkpoints that are whole or refused: what a complete checkpoint holds, the last complete one, damaged files and a
 full disk said as such.
 
-transformers' `Trainer` (5.x) writes `checkpoint-N` in place, not through a temporary folder: the model weights first
-(for ReFT PPO also the critic, `value_head.safetensors`), then the optimizer, scheduler and RNG state, and
-`trainer_state.json` last. A run killed during a save leaves a `checkpoint-N` without `trainer_state.json`, and
-transformers' `get_last_checkpoint` (what `resume_from_checkpoint=True` uses) would still pick it, as it picks the
-highest step. `last_complete_checkpoint` skips such folders with a warning; `require_complete_checkpoint` refuses one
-named explicitly, saying which files it lacks and which checkpoint to resume from instead.
+transformers' `Trainer` (5.x) writes `checkpoint-N` in place: the model weights first (for ReFT PPO also the critic,
+`value_head.safetensors`), then the optimizer, scheduler and RNG state, and `trainer_state.json` last. reft-trl's
+trainers stage the save and rename it into place (`atomic_checkpoints`), but a checkpoint can still be incomplete: cut
+by a power loss, copied in part, or saved in place by an earlier version. transformers' `get_last_checkpoint` would
+pick it, as it picks the highest step. `last_complete_checkpoint` skips such folders with a warning;
+`require_complete_checkpoint` refuses one named explicitly, saying which files it lacks and which checkpoint to resume
+from instead.
 """
 
 from __future__ import annotations
@@ -262,13 +263,29 @@ def disk_full_explained(folder: str | os.PathLike) -> Iterator[None]:
     except DiskFullError:
         raise
     except Exception as error:
-        if not _says_disk_full(error) and not (_is_write_error(error) and _free_bytes(folder) < LOW_DISK_BYTES):
+        if not is_disk_full(error, folder):
             raise
-        raise DiskFullError(
-            f"the disk holding {os.fspath(folder)} is full ({_free_bytes(folder) / 2**20:.1f} MiB free); what was "
-            "being saved there is incomplete. Free space on that disk (or keep fewer checkpoints: save_total_limit, "
-            "save_only_model) and resume from the last complete checkpoint."
-        ) from error
+        raise disk_full_error(folder) from error
+
+
+def is_disk_full(error: BaseException, folder: str | os.PathLike) -> bool:
+    """Whether `error`, raised while writing into `folder`, comes from a full disk: its errno (or its text) says so,
+    or it is a write error with under `LOW_DISK_BYTES` free on the disk holding `folder`."""
+    if isinstance(error, DiskFullError) or _says_disk_full(error):
+        return True
+    return _is_write_error(error) and _free_bytes(folder) < LOW_DISK_BYTES
+
+
+def disk_full_error(
+    folder: str | os.PathLike, what: str = "what was being saved there is incomplete"
+) -> DiskFullError:
+    """The `DiskFullError` for a save into `folder`: the folder, the free space, `what` became of the save, and what
+    to do."""
+    return DiskFullError(
+        f"the disk holding {os.fspath(folder)} is full ({_free_bytes(folder) / 2**20:.1f} MiB free); {what}. Free "
+        "space on that disk (or keep fewer checkpoints: save_total_limit, save_only_model) and resume from the last "
+        "complete checkpoint."
+    )
 
 
 def _says_disk_full(error: BaseException | None) -> bool:

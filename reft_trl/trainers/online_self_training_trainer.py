@@ -22,6 +22,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from trl import GRPOTrainer
 from trl.trainer.utils import create_model_from_path, pad
 
+from ..preflight import check_trainer_inputs
+from .atomic_checkpoints import AtomicCheckpointsMixin
 from .default_rewards import default_reward_funcs
 from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
@@ -32,7 +34,7 @@ from .tokenization import drop_long_prompts, prepare_rollout_tokenizer
 GOLD_COLUMN = "completion"
 
 
-class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
+class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, RolloutScoresMixin, GRPOTrainer):
     """
     Trainer for the online self-training baseline of the ReFT paper: from the warm-up (SFT) model, sample one solution
     per training question, keep those with reward exactly 1, and train with cross-entropy on them (weight 0.5) and on
@@ -85,6 +87,7 @@ class OnlineSelfTrainingTrainer(RolloutScoresMixin, GRPOTrainer):
         optimizers=(None, None),
         peft_config=None,
     ):
+        check_trainer_inputs(model, train_dataset)
         if args is None:
             args = OnlineSelfTrainingConfig("online-self-training")
         if not isinstance(args, OnlineSelfTrainingConfig):

@@ -35,6 +35,7 @@ from trl.trainer.utils import (
 )
 
 from ..preflight import check_trainer_inputs
+from .atomic_checkpoints import AtomicCheckpointsMixin
 from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
 from .default_rewards import default_reward_funcs as _default_reward_funcs
 from .mixed_precision_generation import MixedPrecisionGenerationMixin
@@ -67,7 +68,7 @@ REFERENCE_ADAPTER = "ref"
 logger = logging.get_logger(__name__)
 
 
-class ReFTPPOTrainer(MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrainer):
+class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrainer):
     """
     Trainer for ReFT's reinforcement-learning stage: PPO from the warm-up (SFT) model, with a programmatic answer
     reward, a per-token KL penalty to the warm-up model inside the reward, a value head on the policy's last hidden

@@ -23,6 +23,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from trl import SFTTrainer
 from trl.data_utils import is_conversational
 
+from ..preflight import check_trainer_inputs
+from .atomic_checkpoints import AtomicCheckpointsMixin
 from .paper import REFT_PAPER
 from .sft_config import ReFTSFTConfig
 from .tokenization import prepare_tokenizer
@@ -31,7 +33,7 @@ REQUIRED_COLUMNS = ["prompt", "completion"]
 CHECKPOINT_PREFIX = "checkpoint-"
 
 
-class ReFTSFTTrainer(SFTTrainer):
+class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
     """
     Trainer for ReFT's warm-up stage: supervised fine-tuning of a causal LM on (question, chain of thought) pairs,
     with the loss on the chain of thought and the EOS token only. An early checkpoint (epoch 2 for most tasks) is the
@@ -89,6 +91,7 @@ class ReFTSFTTrainer(SFTTrainer):
         peft_config=None,
         **kwargs,
     ):
+        check_trainer_inputs(model, train_dataset)
         if args is None:
             args = ReFTSFTConfig("reft-sft")
         if not isinstance(args, ReFTSFTConfig):

@@ -85,13 +85,25 @@ def prompt_length(tokenizer, prompt) -> int:
 
 
 def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):
-    """Leave out rows whose prompt is longer than `max_prompt_length` tokens, and say how many were left out."""
+    """Leave out rows whose prompt is longer than `max_prompt_length` tokens, and say how many were left out.
+
+    Raises a `ValueError` when every prompt is too long: training on nothing would finish at once, having learnt
+    nothing.
+    """
     if dataset is None or max_prompt_length is None or not hasattr(dataset, "filter"):
         return dataset
     kept = dataset.filter(
         lambda row: prompt_length(tokenizer, row["prompt"]) <= max_prompt_length,
         desc=f"Dropping prompts longer than {max_prompt_length} tokens",
     )
+    if len(kept) == 0 and len(dataset) > 0:
+        lengths = [prompt_length(tokenizer, prompt) for prompt in dataset["prompt"]]
+        raise ValueError(
+            f"every one of the {len(dataset)} training prompts is longer than max_prompt_length={max_prompt_length} "
+            f"tokens (the shortest has {min(lengths)}, the longest {max(lengths)}): nothing is left to train on. "
+            f"Raise max_prompt_length to at least {min(lengths)} (to {max(lengths)} to keep every prompt), or check "
+            "that the prompts are the ones meant (template, chat template)."
+        )
     if len(kept) < len(dataset):
         warnings.warn(
             f"Dropped {len(dataset) - len(kept)} of {len(dataset)} training prompts longer than "

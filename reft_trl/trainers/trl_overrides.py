@@ -33,9 +33,30 @@ TRL_OVERRIDES = (
     ("GRPOTrainer", "_load_from_checkpoint", ("self", "resume_from_checkpoint", "model"),
      "ReFTPPOTrainer (the critic from its own file)"),
     ("GRPOTrainer", "create_optimizer", ("self", "model"), "ReFTPPOTrainer (the critic's own learning rate)"),
+    # transformers' Trainer, through GRPOTrainer and SFTTrainer: AtomicCheckpointsMixin, in all three trainers
+    *(
+        (trl_class, method, parameters, f"AtomicCheckpointsMixin ({why})")
+        for trl_class in ("GRPOTrainer", "SFTTrainer")
+        for method, parameters, why in (
+            ("train", ("self", "resume_from_checkpoint", "trial", "ignore_keys_for_eval"),
+             "True is the last complete checkpoint"),
+            ("_save_checkpoint", ("self", "model", "trial"), "the save staged, renamed into place once complete"),
+            ("_get_output_dir", ("self", "trial"), "names the staging folder while a save is staged"),
+            ("_push_from_checkpoint", ("self", "checkpoint_folder"), "pushes the renamed folder"),
+        )
+    ),
 )  # fmt: skip
 """(class name in `trl`, method, TRL's parameters, the override)."""
 
 GRPO_CONFIG_POST_INIT_SHA256 = "e833cd8d6b4619adbd1742442b546a96e2aef814e31c20b51f391670c6f8f940"
 """SHA-256 of the source of `trl.GRPOConfig.__post_init__` that `one_generation.grpo_post_init_one_generation_allowed`
 was checked against (TRL 1.16.0)."""
+
+SAVE_CHECKPOINT_SHA256 = {
+    "transformers.Trainer._save_checkpoint": "a9111e30faa9933986e022e56b5af81fd990356db64d727b4c320c852283bf3b",
+    "trl.GRPOTrainer._save_checkpoint": "ec91bde1236491119dc68afed1d02f087b62b17f910521f8e4ba1360cc0b0e20",
+    "trl.SFTTrainer._save_checkpoint": "b6ee0a370c266b6f6ada183d32719e4f689ac7a54086c1ec40a69a79e79921c6",
+}
+"""SHA-256 of the sources of the `_save_checkpoint` methods that `AtomicCheckpointsMixin` stages (transformers 5.24.0,
+TRL 1.16.0): it relies on every checkpoint path being built from `_get_output_dir`, and redoes the best-checkpoint
+record, the rotation and the Hub push after the rename."""

@@ -1,5 +1,6 @@
-"""Checkpoints are whole or refused: an interrupted save is skipped on resume, a missing or cut critic file and a
-damaged weights file are named, a full disk is said as such."""
+"""Checkpoints are whole or refused: an interrupted save is skipped on resume with a warning (by
+`train(resume_from_checkpoint=True)` too), a missing or cut critic file and a damaged weights file are named, a full
+disk is said as such."""
 
 from __future__ import annotations
 
@@ -107,13 +108,21 @@ def test_a_cut_optimizer_state_names_the_file(run_copy, tokenizer):
         ppo_trainer(tokenizer, run_copy, max_steps=4).train(resume_from_checkpoint=str(checkpoint))
 
 
-def test_resume_true_refuses_an_interrupted_save_and_names_the_last_complete_one(run_copy, tokenizer):
+def test_resume_true_skips_an_interrupted_save_with_a_warning(run_copy, tokenizer):
+    partial = interrupted_save(run_copy, step=4)
+    trainer = ppo_trainer(tokenizer, run_copy, max_steps=3)
+    with pytest.warns(UserWarning, match=rf"skipping the incomplete checkpoint {re.escape(str(partial))} \(missing"):
+        trainer.train(resume_from_checkpoint=True)
+    assert trainer.state.global_step == 3  # resumed from checkpoint-2
+
+
+def test_an_interrupted_save_named_explicitly_is_refused_naming_the_last_complete_one(run_copy, tokenizer):
     partial = interrupted_save(run_copy, step=4)
     with pytest.raises(
         CheckpointError,
         match=f"{re.escape(str(partial))} is incomplete .*resume from {re.escape(str(run_copy / 'checkpoint-2'))}",
     ):
-        ppo_trainer(tokenizer, run_copy, max_steps=6).train(resume_from_checkpoint=True)
+        ppo_trainer(tokenizer, run_copy, max_steps=6).train(resume_from_checkpoint=str(partial))
 
 
 def test_resume_from_the_last_complete_checkpoint_skips_the_interrupted_one(run_copy, tokenizer):

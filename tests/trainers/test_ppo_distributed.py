@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reft_trl.trainers.checkpoints import missing_files
 from tests.utils import tiny_llama
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,3 +39,6 @@ def test_two_process_ppo_run(tokenizer, tmp_path):
     updates = [entry for entry in history if "losses/value_loss" in entry]
     assert len(updates) == 4
     assert (output_dir / "value_head.safetensors").is_file()
+    # the checkpoint was staged by both processes and renamed once, whole, by the main one
+    assert missing_files(output_dir / "checkpoint-4", required=("value_head.safetensors",)) == []
+    assert not list(output_dir.glob(".checkpoint-*.tmp"))

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from datasets import Dataset
 from transformers import OPTConfig
@@ -19,6 +21,16 @@ def test_long_prompts_are_dropped_with_a_warning(tokenizer):
         kept = drop_long_prompts(dataset, tokenizer, max_prompt_length=10)
     assert kept["prompt"] == ["1+1=", "2+2="]
     assert drop_long_prompts(dataset, tokenizer, max_prompt_length=None) is dataset
+
+
+def test_no_prompt_left_is_refused_with_the_lengths_seen(tokenizer):
+    dataset = Dataset.from_dict({"prompt": ["1+1=" * 3, "1+1=" * 50]})  # 12 and 200 tokens
+    message = (
+        "every one of the 2 training prompts is longer than max_prompt_length=10 tokens (the shortest has 12, the "
+        "longest 200): nothing is left to train on. Raise max_prompt_length to at least 12"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        drop_long_prompts(dataset, tokenizer, max_prompt_length=10)
 
 
 def test_conversational_prompts_are_measured_through_the_chat_template(tokenizer):

@@ -9,7 +9,7 @@ import inspect
 import pytest
 import trl
 
-from reft_trl.trainers.trl_overrides import GRPO_CONFIG_POST_INIT_SHA256, TRL_OVERRIDES
+from reft_trl.trainers.trl_overrides import GRPO_CONFIG_POST_INIT_SHA256, SAVE_CHECKPOINT_SHA256, TRL_OVERRIDES
 
 
 @pytest.mark.parametrize(("class_name", "method", "parameters", "where"), TRL_OVERRIDES, ids=lambda v: str(v)[:40])
@@ -23,16 +23,18 @@ def test_overridden_trl_method_keeps_its_signature(class_name, method, parameter
 def test_the_overrides_exist_where_the_list_says():
     from reft_trl import ReFTPPOTrainer
     from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
+    from reft_trl.trainers.sft_trainer import ReFTSFTTrainer
 
     listed = {method for _, method, _, _ in TRL_OVERRIDES}
     ours = {
         name
-        for cls in (ReFTPPOTrainer, OnlineSelfTrainingTrainer)
+        for cls, trl_cls in ((ReFTPPOTrainer, trl.GRPOTrainer), (OnlineSelfTrainingTrainer, trl.GRPOTrainer),
+                             (ReFTSFTTrainer, trl.SFTTrainer))
         for klass in cls.__mro__
         if klass.__module__.startswith("reft_trl")
         for name in vars(klass)
-        if callable(vars(klass)[name]) and hasattr(trl.GRPOTrainer, name) and not name.startswith("__")
-    }
+        if callable(vars(klass)[name]) and hasattr(trl_cls, name) and not name.startswith("__")
+    }  # fmt: skip
     assert ours == listed, f"overrides not listed: {ours - listed}; listed but not overridden: {listed - ours}"
 
 
@@ -42,6 +44,22 @@ def test_grpo_config_post_init_is_the_checked_one():
     assert digest == GRPO_CONFIG_POST_INIT_SHA256, (
         "trl.GRPOConfig.__post_init__ changed: re-read it, check reft_trl/trainers/one_generation.py still lets one "
         "generation per question through and every other check run, then record the new digest in trl_overrides.py."
+    )
+
+
+@pytest.mark.parametrize("qualified_name", sorted(SAVE_CHECKPOINT_SHA256))
+def test_the_staged_save_checkpoint_methods_are_the_checked_ones(qualified_name):
+    import transformers
+
+    owner, method = qualified_name.rsplit(".", 1)
+    module, class_name = owner.split(".")
+    source = inspect.getsource(
+        getattr(getattr({"transformers": transformers, "trl": trl}[module], class_name), method)
+    )
+    assert hashlib.sha256(source.encode()).hexdigest() == SAVE_CHECKPOINT_SHA256[qualified_name], (
+        f"{qualified_name} changed: re-read it, check reft_trl/trainers/atomic_checkpoints.py still stages every file "
+        "it writes (all under _get_output_dir), records the best checkpoint, rotates and pushes as it does, then "
+        "record the new digest in trl_overrides.py."
     )
 
 
