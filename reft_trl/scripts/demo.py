@@ -223,7 +223,7 @@ def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gp
         output_dir=output_dir, task=args.task, cot=args.cot, num_train_epochs=args.sft_epochs,
         stop_after_epoch=None, learning_rate=args.sft_learning_rate, per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=1, max_length=512, save_strategy="no", logging_steps=5, report_to="none",
-        use_cpu=not on_gpu, bf16=on_gpu, gradient_checkpointing=False, seed=args.seed,
+        use_cpu=not on_gpu, bf16=None, gradient_checkpointing=False, seed=args.seed,
     )  # fmt: skip
     trainer = ReFTSFTTrainer(model=model_path, args=config, train_dataset=train)
     use_compact_log(trainer, SFT_COLUMNS)
@@ -246,7 +246,7 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
         output_dir=output_dir, task=args.task, cot=args.cot, kl_coef=args.kl_coef,
         learning_rate=args.ppo_learning_rate, per_device_train_batch_size=args.batch_size,
         max_completion_length=args.max_completion_length, max_steps=args.ppo_steps, logging_steps=2,
-        save_strategy="no", report_to="none", use_cpu=not on_gpu, bf16=on_gpu, gradient_checkpointing=False,
+        save_strategy="no", report_to="none", use_cpu=not on_gpu, bf16=None, gradient_checkpointing=False,
         use_vllm=args.use_vllm, vllm_mode="colocate", seed=args.seed,
     )  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(sft_dir, padding_side="left")

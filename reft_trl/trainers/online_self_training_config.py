@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..precision import resolve_bf16
+from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
 from .one_generation import grpo_post_init_one_generation_allowed
 
@@ -121,7 +121,7 @@ class OnlineSelfTrainingConfig(GRPOConfig):
     beta: float = field(default=0.0, metadata={"help": "GRPO's KL coefficient; online self-training has none."})
 
     def __post_init__(self):
-        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
+        resolve_device_and_precision(self)
         if self.beta != 0.0:
             raise ValueError(f"beta={self.beta}: online self-training has no KL term; leave `beta` at 0.")
         check_field(self, "keep_reward")

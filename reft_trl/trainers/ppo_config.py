@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..precision import resolve_bf16
+from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
 from .one_generation import grpo_post_init_one_generation_allowed
 
@@ -194,7 +194,7 @@ class ReFTPPOConfig(GRPOConfig):
     )
 
     def __post_init__(self):
-        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
+        resolve_device_and_precision(self)
         _refuse_ignored_grpo_options(self)
         if self.beta != 0.0:
             raise ValueError(
@@ -219,6 +219,9 @@ class ReFTPPOConfig(GRPOConfig):
                 "num_ppo_epochs."
             )
         check_field(self, "critic_warmup_rollouts", minimum=0, integer=True)
+        if self.critic_warmup_rollouts > 0 and self.ddp_find_unused_parameters is None:
+            # value-only updates leave the backbone without gradients: DDP must expect unused parameters
+            self.ddp_find_unused_parameters = True
         check_field(self, "critic_lam", minimum=0, maximum=1, optional=True)
         check_field(self, "critic_learning_rate", minimum=0, optional=True)
         check_field(self, "max_sequence_kl", above=0, optional=True)

@@ -324,7 +324,8 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
 
         batch.update(advantages=advantages, returns=returns, old_values=values)
         self._log_rollout(scores, kl, rewards, mask)
-        self._rollout_batch = batch
+        if self.model.training:  # an evaluation between PPO epochs must not replace the rollout being trained on
+            self._rollout_batch = batch
         return batch
 
     def _sequence_scores(self, completion_ids, mask, local_batch_size) -> torch.Tensor:
@@ -391,9 +392,15 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
         return loss / normalizer
 
     def _in_critic_warmup(self) -> bool:
-        """Whether the current optimizer step belongs to the first `critic_warmup_rollouts` rollouts."""
-        steps_per_rollout = self.args.steps_per_generation * self.num_iterations
-        return self.model.training and self.state.global_step < self.args.critic_warmup_rollouts * steps_per_rollout
+        """Whether the current micro-batch belongs to the first `critic_warmup_rollouts` rollouts.
+
+        A rollout is `steps_per_generation * num_iterations` micro-batches; `global_step` counts optimizer steps of
+        `gradient_accumulation_steps` micro-batches each.
+        """
+        micro_batches_per_rollout = self.args.steps_per_generation * self.num_iterations
+        micro_batches_done = self.state.global_step * self.args.gradient_accumulation_steps
+        warmup = self.args.critic_warmup_rollouts * micro_batches_per_rollout
+        return self.model.training and micro_batches_done < warmup
 
     # ------------------------------------------------------------------------------------------------------------
     # Mini-batches: a fresh shuffle of the rollout for every PPO epoch (TRL shuffles once per rollout)
@@ -412,8 +419,22 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
     # ------------------------------------------------------------------------------------------------------------
     # Optimizer: the value head in its own parameter group, with its own learning rate
     def create_optimizer(self, model=None):
+        own_lr = (
+            self.args.critic_learning_rate is not None and self.args.critic_learning_rate != self.args.learning_rate
+        )
+        if own_lr and self.optimizer is not None:
+            raise ValueError(
+                "critic_learning_rate needs the optimizer the trainer builds; with `optimizers=(...)`, give the value "
+                f"head's parameters (model.{VALUE_HEAD_NAME}) their own group yourself and leave critic_learning_rate "
+                "unset."
+            )
+        if own_lr and self.is_deepspeed_enabled:
+            raise ValueError(
+                "critic_learning_rate is not supported with DeepSpeed (its optimizer and schedulers own the groups' "
+                "learning rates); leave it unset."
+            )
         optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
-        if self.args.critic_learning_rate is None or self.args.critic_learning_rate == self.args.learning_rate:
+        if not own_lr:
             return optimizer
         critic = getattr(_causal_lm(self.accelerator.unwrap_model(self.model)), VALUE_HEAD_NAME)
         critic_params = {id(p) for p in critic.parameters() if p.requires_grad}
@@ -423,6 +444,11 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
             if mine:
                 group["params"] = [p for p in group["params"] if id(p) not in critic_params]
                 critic_groups.append({**group, "params": mine, "lr": self.args.critic_learning_rate})
+        if not critic_groups:
+            raise ValueError(
+                "critic_learning_rate: the optimizer does not hold the value head's parameters (FSDP with flat "
+                "parameters?); use `use_orig_params=True` or leave critic_learning_rate unset."
+            )
         optimizer.param_groups = [group for group in optimizer.param_groups if group["params"]]
         for group in critic_groups:
             optimizer.add_param_group(group)

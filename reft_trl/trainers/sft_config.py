@@ -8,7 +8,7 @@ from trl import SFTConfig
 
 from reft_trl.data import COTS, TASKS
 
-from ..precision import resolve_bf16
+from ..precision import resolve_device_and_precision
 from .config_checks import check_field
 
 
@@ -133,7 +133,7 @@ class ReFTSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
-        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
+        resolve_device_and_precision(self)
         if self.task is not None and self.task not in TASKS:
             raise ValueError(f"task={self.task!r}; valid tasks: {', '.join(TASKS)} (or None).")
         if self.cot not in COTS:
