@@ -17,7 +17,6 @@ learning rates, short completions, a small slice of data); the paper's own setti
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import textwrap
@@ -323,13 +322,9 @@ def results_table(results: dict, plot_path: str | None) -> str:
     return "\n".join(lines)
 
 
-def make_parser(subparsers: argparse._SubParsersAction | None = None):
+def make_parser():
     from trl import TrlParser
 
-    if subparsers is not None:
-        return subparsers.add_parser(
-            "demo", help="ReFT end to end on the embedded model", dataclass_types=(DemoArguments,)
-        )
     return TrlParser((DemoArguments,))
 
 

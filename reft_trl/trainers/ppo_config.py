@@ -9,8 +9,7 @@ from trl import GRPOConfig
 from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
 from .one_generation import grpo_post_init_one_generation_allowed
-
-KL_ESTIMATORS = ("k1", "k3")
+from .ppo_math import KL_ESTIMATORS
 
 
 @dataclass

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
-KL_ESTIMATORS = ("k1", "k2", "k3")
-"""Names accepted by `kl_penalty`, after http://joschu.net/blog/kl-approx.html."""
+KL_ESTIMATORS = ("k1", "k3")
+"""The per-token KL estimators of `kl_penalty` (and `ReFTPPOConfig.kl_estimator`), after
+http://joschu.net/blog/kl-approx.html."""
 
 WHITEN_EPS = 1e-8
 """Added to the variance before `rsqrt` in `masked_whiten`, as in TRL and the ReFT code."""
@@ -150,8 +150,7 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: st
     """Per-token estimate of KL(policy || reference) from the log-probabilities of the sampled tokens.
 
     With `log r = ref_logprobs - logprobs` (http://joschu.net/blog/kl-approx.html):
-    k1 = -log r (unbiased; ReFT's choice), k2 = (log r)^2 / 2 (biased, low variance),
-    k3 = (r - 1) - log r (unbiased, low variance, never negative).
+    k1 = -log r (unbiased; ReFT's choice), k3 = (r - 1) - log r (unbiased, low variance, never negative).
 
     Args:
         logprobs: `(B, T)` log-probabilities of the sampled tokens under the policy.
@@ -164,8 +163,6 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: st
     logr = ref_logprobs - logprobs
     if estimator == "k1":
         return -logr
-    if estimator == "k2":
-        return 0.5 * logr**2
     if estimator == "k3":
         return (torch.exp(logr) - 1) - logr
     raise ValueError(f"Unknown KL estimator {estimator!r}; valid names are {', '.join(KL_ESTIMATORS)}.")
@@ -314,28 +311,6 @@ def value_loss(
     with torch.no_grad():
         vf_clipfrac = masked_mean((v_loss_clipped > v_loss_unclipped).float(), mask)
     return vf_loss, {"vf_clipfrac": vf_clipfrac}
-
-
-def entropy_from_logits(logits: torch.Tensor, chunk_size: int = 128) -> torch.Tensor:
-    """Shannon entropy (nats) of the softmax of each row of logits: H = -sum_v p_v log p_v.
-
-    Computed from `log_softmax` in float32 or wider, `chunk_size` rows at a time to bound the memory of the
-    `(rows, V)` intermediates. Logits of -inf (masked vocabulary entries) contribute 0.
-
-    Args:
-        logits: `(B, T, V)` (any leading shape).
-        chunk_size: rows of the flattened `(B * T, V)` logits processed at once.
-
-    Returns:
-        `(B, T)` entropies in `logits.dtype`.
-    """
-    flat_logits = logits.reshape(-1, logits.shape[-1])
-    entropies = []
-    for chunk in flat_logits.split(chunk_size, dim=0):
-        logps = F.log_softmax(chunk.to(_stats_dtype(chunk.dtype)), dim=-1)
-        logps = torch.where(torch.isneginf(logps), 0.0, logps)  # p log p -> 0 as p -> 0
-        entropies.append(-(torch.exp(logps) * logps).sum(dim=-1))
-    return torch.cat(entropies).reshape(logits.shape[:-1]).to(logits.dtype)
 
 
 def explained_variance(
