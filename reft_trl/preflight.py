@@ -1,4 +1,5 @@
-"""Checks a stage runs before it loads anything heavy: the model path exists, the training set has rows.
+"""Checks a stage runs before it loads anything heavy: the model path exists, the training set has rows, the trainer's
+config is of its stage's class.
 
 >>> check_model_path("./no/such/checkpoint")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -74,3 +75,15 @@ def check_trainer_inputs(model, train_dataset) -> None:
     """What a trainer's constructor checks first: a model given as a path exists, and the training set has rows."""
     check_model_path(model)
     require_rows(train_dataset, "train_dataset")
+
+
+def trainer_config(args, config_class: type, output_dir: str):
+    """A trainer's `args`: `config_class(output_dir)` when None, `args` itself when a `config_class`; any other
+    config is refused with a `TypeError` naming the class expected."""
+    if args is None:
+        return config_class(output_dir)
+    if not isinstance(args, config_class):
+        name = config_class.__name__
+        article = "an" if name[0] in "AEIOU" else "a"
+        raise TypeError(f"args must be {article} {name}, got {type(args).__name__}.")
+    return args

@@ -20,16 +20,16 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import GRPOTrainer
-from trl.trainer.utils import create_model_from_path, pad
+from trl.trainer.utils import pad
 
-from ..preflight import check_trainer_inputs
+from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
 from .default_rewards import default_reward_funcs
 from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
 from .ppo_math import masked_mean
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts, prepare_rollout_tokenizer
+from .tokenization import drop_long_prompts, load_rollout_policy
 
 GOLD_COLUMN = "completion"
 
@@ -88,13 +88,8 @@ class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, RolloutScoresMixin, GRPO
         peft_config=None,
     ):
         check_trainer_inputs(model, train_dataset)
-        if args is None:
-            args = OnlineSelfTrainingConfig("online-self-training")
-        if not isinstance(args, OnlineSelfTrainingConfig):
-            raise TypeError(f"args must be an OnlineSelfTrainingConfig, got {type(args).__name__}.")
-        if isinstance(model, str):
-            model = create_model_from_path(model, **dict(args.model_init_kwargs or {}))
-        processing_class = prepare_rollout_tokenizer(processing_class, model)
+        args = trainer_config(args, OnlineSelfTrainingConfig, "online-self-training")
+        model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
         super().__init__(

@@ -27,14 +27,13 @@ from trl import GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import (
     add_fused_lm_head,
-    create_model_from_path,
     disable_dropout_in_model,
     shuffle_sequence_dict,
     split_tensor_dict,
     use_adapter,
 )
 
-from ..preflight import check_trainer_inputs
+from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
 from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
 from .default_rewards import default_reward_funcs as _default_reward_funcs
@@ -52,8 +51,7 @@ from .ppo_math import (
     value_loss,
 )
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts
-from .tokenization import prepare_rollout_tokenizer as _prepare_tokenizer
+from .tokenization import drop_long_prompts, load_rollout_policy
 from .value_head import (
     VALUE_HEAD_FILE,
     VALUE_HEAD_NAME,
@@ -134,15 +132,10 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
         reward_model=None,
     ):
         check_trainer_inputs(model, train_dataset)
-        if args is None:
-            args = ReFTPPOConfig("reft-ppo")
-        if not isinstance(args, ReFTPPOConfig):
-            raise TypeError(f"args must be a ReFTPPOConfig, got {type(args).__name__}.")
+        args = trainer_config(args, ReFTPPOConfig, "reft-ppo")
 
         # Model
-        if isinstance(model, str):
-            model = create_model_from_path(model, **dict(args.model_init_kwargs or {}))
-        processing_class = _prepare_tokenizer(processing_class, model)
+        model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
 
         # Reference model: the warm-up policy, frozen. Copied before the value head or an adapter is added.
         self._reference_adapter = None

@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from trl import SFTTrainer
 from trl.data_utils import is_conversational
 
-from ..preflight import check_trainer_inputs
+from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
 from .paper import REFT_PAPER
 from .sft_config import ReFTSFTConfig
@@ -92,10 +92,7 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
         **kwargs,
     ):
         check_trainer_inputs(model, train_dataset)
-        if args is None:
-            args = ReFTSFTConfig("reft-sft")
-        if not isinstance(args, ReFTSFTConfig):
-            raise TypeError(f"args must be a ReFTSFTConfig, got {type(args).__name__}.")
+        args = trainer_config(args, ReFTSFTConfig, "reft-sft")
 
         # Data
         if train_dataset is None:

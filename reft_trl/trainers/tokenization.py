@@ -1,5 +1,5 @@
-"""Tokenizer set-up and prompt-length filtering shared by the SFT, PPO and online self-training stages (and the GRPO
-example)."""
+"""Tokenizer set-up (with the rollout policy it is read from) and prompt-length filtering shared by the SFT, PPO and
+online self-training stages (and the GRPO example)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,16 @@ def prepare_rollout_tokenizer(processing_class, model):
     """`prepare_tokenizer` for a trainer that generates rollouts (PPO, online self-training): a tokenizer loaded here
     pads on the left (`ROLLOUT_PADDING_SIDE`)."""
     return prepare_tokenizer(processing_class, model, padding_side=ROLLOUT_PADDING_SIDE)
+
+
+def load_rollout_policy(model, processing_class, model_init_kwargs: dict | None):
+    """`(model, tokenizer)` of a trainer that generates rollouts (PPO, online self-training): the model loaded with
+    `model_init_kwargs` when given as a path / Hub id, the tokenizer from `prepare_rollout_tokenizer`."""
+    if isinstance(model, str):
+        from trl.trainer.utils import create_model_from_path
+
+        model = create_model_from_path(model, **dict(model_init_kwargs or {}))
+    return model, prepare_rollout_tokenizer(processing_class, model)
 
 
 def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, config_name: str = "the config"):

@@ -98,10 +98,12 @@ def test_prepare_tokenizer_fills_missing_tokens_from_the_model_config(model_dir,
 
 
 def test_no_trainer_keeps_a_tokenizer_or_reward_default_of_its_own():
-    """The SFT, PPO and online self-training trainers share one `prepare_tokenizer` and one `default_reward_funcs`."""
-    from reft_trl.trainers import default_rewards, online_self_training_trainer, ppo_trainer, sft_trainer
+    """The SFT, PPO and online self-training trainers share one `prepare_tokenizer` (the rollout trainers through one
+    `load_rollout_policy`) and one `default_reward_funcs`."""
+    from reft_trl.trainers import default_rewards, online_self_training_trainer, ppo_trainer, sft_trainer, tokenization
 
-    assert ppo_trainer._prepare_tokenizer is online_self_training_trainer.prepare_rollout_tokenizer
+    assert ppo_trainer.load_rollout_policy is online_self_training_trainer.load_rollout_policy
+    assert online_self_training_trainer.load_rollout_policy is tokenization.load_rollout_policy
     assert sft_trainer.prepare_tokenizer is prepare_tokenizer
     assert (
         ppo_trainer._default_reward_funcs

@@ -4,6 +4,7 @@ prompts all longer than `max_prompt_length` before they build anything."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from datasets import Dataset
@@ -80,3 +81,17 @@ def test_online_self_training_names_a_model_path_that_does_not_exist(tokenizer, 
             model=missing, reward_funcs=online_st.reward_from_column, args=online_st.make_args(tmp_path),
             train_dataset=online_st.rows(), processing_class=tokenizer,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("trainer", "expected"),
+    [
+        (ReFTPPOTrainer, "args must be a ReFTPPOConfig, got SimpleNamespace."),
+        (OnlineSelfTrainingTrainer, "args must be an OnlineSelfTrainingConfig, got SimpleNamespace."),
+        (ReFTSFTTrainer, "args must be a ReFTSFTConfig, got SimpleNamespace."),
+    ],
+)
+def test_a_config_of_another_stage_is_refused_by_name(tokenizer, trainer, expected):
+    rows = Dataset.from_dict({"prompt": ["1+1="], "completion": ["2"], "answer": ["2"]})
+    with pytest.raises(TypeError, match=re.escape(expected)):
+        trainer(model=tiny_llama(SMALL_VOCAB), args=SimpleNamespace(), train_dataset=rows, processing_class=tokenizer)
