@@ -39,6 +39,8 @@ COLUMNS = ("prompt", "completion", "answer", "item_id", "question")
 # A row mapper turns one raw row (and its index) into a ReFT record, or None when the row is not part of
 # the task (e.g. a MathQA problem whose correct option is not a number, for MathQA-numeric).
 RowMapper = Callable[[Any, int], "dict[str, Any] | None"]
+# A task's source resolver turns `(cot, split, source)` (source None for the task's default) into a `Source`.
+SourceResolver = Callable[[str, str, "str | None"], "Source"]
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,24 @@ def reft_source(location: Any, item_prefix: str) -> Source:
     """A ReFT-format JSON / JSON-lines file: bundled, a local path or a URL."""
     name, rows = file_rows(location)
     return Source(name, rows, partial(reft_record, item_prefix=item_prefix))
+
+
+def load_from_source(
+    resolve: SourceResolver,
+    fmt: ExampleFormat,
+    split: str,
+    source: str | None,
+    *,
+    skip_bad_rows: bool = False,
+    limit: int | None = None,
+) -> Dataset:
+    """What every task loader does once its `fmt` is set: check the split, resolve `source` (None: the task's default)
+    with the task's `resolve`, then `build_dataset` from the rows it names."""
+    check_choice("split", split, SPLITS)
+    resolved = resolve(fmt.cot, split, source)
+    return build_dataset(
+        resolved.rows, resolved.to_record, source=resolved.name, fmt=fmt, skip_bad_rows=skip_bad_rows, limit=limit
+    )
 
 
 def user_file_source(location: str | os.PathLike, item_prefix: str) -> Source:

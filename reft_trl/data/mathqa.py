@@ -24,11 +24,9 @@ from reft_trl.answer_format import parse_options
 
 from .builder import (
     SOURCES,
-    SPLITS,
     ExampleFormat,
     Source,
-    build_dataset,
-    check_choice,
+    load_from_source,
     reft_source,
     require_field,
     require_object,
@@ -166,8 +164,6 @@ def load_mathqa(
     See `reft_trl.data.load_task` for the arguments.
     """
     fmt = ExampleFormat(cot, "number" if numeric else "choice", template, program_prefix_in_prompt)
-    check_choice("split", split, SPLITS)
-    resolved = mathqa_source(cot, split, source, numeric=numeric)
-    return build_dataset(
-        resolved.rows, resolved.to_record, source=resolved.name, fmt=fmt, skip_bad_rows=skip_bad_rows, limit=limit
+    return load_from_source(
+        partial(mathqa_source, numeric=numeric), fmt, split, source, skip_bad_rows=skip_bad_rows, limit=limit
     )

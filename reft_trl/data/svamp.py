@@ -18,11 +18,9 @@ from datasets import Dataset
 
 from .builder import (
     SOURCES,
-    SPLITS,
     ExampleFormat,
     Source,
-    build_dataset,
-    check_choice,
+    load_from_source,
     reft_source,
     require_field,
     require_object,
@@ -94,8 +92,4 @@ def load_svamp(
 ) -> Dataset:
     """SVAMP as a TRL prompt-completion dataset; see `reft_trl.data.load_task` for the arguments."""
     fmt = ExampleFormat(cot, "number", template, program_prefix_in_prompt)
-    check_choice("split", split, SPLITS)
-    resolved = svamp_source(cot, split, source)
-    return build_dataset(
-        resolved.rows, resolved.to_record, source=resolved.name, fmt=fmt, skip_bad_rows=skip_bad_rows, limit=limit
-    )
+    return load_from_source(svamp_source, fmt, split, source, skip_bad_rows=skip_bad_rows, limit=limit)
