@@ -255,18 +255,23 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, **kwargs
             )
+        logps, entropies, self._rollout_values = self._rollout_logps_and_values(
+            input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy
+        )
+        return logps, entropies, None
+
+    def _rollout_logps_and_values(self, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy=False):
+        """The policy's log π, entropies (or None) and values V(s_t) of a rollout, `batch_size` rows per forward."""
         batch_size = batch_size or input_ids.size(0)
-        logps, entropies, values = [], [], []
-        for start in range(0, input_ids.size(0), batch_size):
-            chunk = slice(start, start + batch_size)
-            outputs = self._policy_logps_and_values(
-                model, input_ids[chunk], attention_mask[chunk], logits_to_keep, compute_entropy
+        chunks = [
+            self._policy_logps_and_values(
+                self.model, input_ids[start : start + batch_size], attention_mask[start : start + batch_size],
+                logits_to_keep, compute_entropy,
             )
-            logps.append(outputs[0])
-            entropies.append(outputs[1])
-            values.append(outputs[2])
-        self._rollout_values = torch.cat(values)
-        return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, None
+            for start in range(0, input_ids.size(0), batch_size)
+        ]  # fmt: skip
+        logps, entropies, values = zip(*chunks, strict=True)
+        return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, torch.cat(values)
 
     def _generate_and_score_completions(self, inputs):
         if any(key in inputs[0] for key in ("image", "images")):
@@ -289,13 +294,9 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
         with torch.no_grad():
             # TRL computed the rollout log-probs already when it needs them for importance sampling; reuse that pass
             if batch.get("old_per_token_logps") is None or self._rollout_values is None:
-                self._in_rollout = True
-                try:
-                    batch["old_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
-                        self.model, input_ids, attention_mask, logits_to_keep, batch_size=chunk
-                    )
-                finally:
-                    self._in_rollout = False
+                batch["old_per_token_logps"], _, self._rollout_values = self._rollout_logps_and_values(
+                    input_ids, attention_mask, logits_to_keep, chunk
+                )
             old_logps, values = batch["old_per_token_logps"], self._rollout_values * mask
 
             if self.args.kl_coef != 0.0:
