@@ -260,7 +260,8 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
 
 
 def plot_training_curves(history: list[dict], path: str) -> str | None:
-    """Reward, training accuracy, KL and value loss against the optimizer step; None when matplotlib is missing."""
+    """The `CURVES` panels (reward, accuracy, KL, explained variance, truncation, value loss) against the optimizer
+    step; None when matplotlib is missing."""
     try:
         import matplotlib
 
