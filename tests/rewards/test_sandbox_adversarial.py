@@ -12,13 +12,14 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from reft_trl.rewards.sandbox import LAYERS, ProgramResult, ProgramSandbox, SandboxLimits
+from reft_trl.rewards.sandbox import LAYERS, ProgramResult, ProgramSandbox, SandboxLimits, client
 from reft_trl.rewards.sandbox import _sandbox_worker as worker
 
 ATTACK_TOOLS = (
@@ -65,6 +66,14 @@ def victim_directory(request, name: str) -> Path:
     """A directory outside /tmp that any user can reach (pytest's cache directory is under the repository)."""
     directory = Path(request.config.rootpath) / ".pytest_cache" / f"{name}-{os.getpid()}"
     directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o755)
+    request.addfinalizer(lambda: shutil.rmtree(directory, ignore_errors=True))
+    return directory
+
+
+def world_readable_directory(request, name: str) -> Path:
+    """A fresh directory any user can reach, whatever the permissions above the clone (`mktemp -d` gives 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     os.chmod(directory, 0o755)
     request.addfinalizer(lambda: shutil.rmtree(directory, ignore_errors=True))
     return directory
@@ -443,14 +452,20 @@ UNPRIVILEGED_PYTHON = "/usr/bin/python3"
     not (shutil.which("setpriv") and os.access(UNPRIVILEGED_PYTHON, os.X_OK)),
     reason="needs setpriv and a system python3 readable by any user, to run a worker as a non-root user",
 )
-def test_unprivileged_worker_keeps_the_same_uid_processes_and_files_safe(request, listener):
+def test_unprivileged_worker_keeps_the_same_uid_processes_and_files_safe(request, listener, monkeypatch):
     """A worker started as an ordinary user (here uid 65534) has only rlimits, Landlock and seccomp to rely on.
 
-    The victims belong to that same user, so file permissions and signal permissions protect nothing here.
+    The victims belong to that same user, so file permissions and signal permissions protect nothing here. That user
+    must be able to read the worker script and reach the victim: both go to directories any user can reach, since the
+    clone may lie below a directory only root can enter.
     """
     drop = ["setpriv", f"--reuid={worker.SANDBOX_UID}", f"--regid={worker.SANDBOX_UID}", "--clear-groups"]
+    script = world_readable_directory(request, "sandbox-worker") / Path(client.WORKER_SCRIPT).name
+    shutil.copy(client.WORKER_SCRIPT, script)
+    os.chmod(script, 0o644)
+    monkeypatch.setattr(client, "WORKER_SCRIPT", str(script))
     victim = subprocess.Popen([*drop, "sleep", "60"])
-    own_dir = victim_directory(request, "sandbox-unprivileged")
+    own_dir = world_readable_directory(request, "sandbox-unprivileged")
     precious = own_dir / "precious.txt"
     precious.write_text("keep me")
     os.chmod(precious, 0o644)
