@@ -193,15 +193,21 @@ def _train(args, sft_dir, output_dir, rows) -> list[dict]:
     elif args.method == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
+        from reft_trl.precision import cpu_supports_bf16
         from reft_trl.rewards import get_reward
+        from reft_trl.trainers.mixed_precision_generation import MixedPrecisionGenerationMixin
+
+        class BF16GenerationGRPOTrainer(MixedPrecisionGenerationMixin, GRPOTrainer):
+            """TRL's GRPO, generating under the same bf16 autocast as ReFT's PPO (a like-for-like time budget)."""
 
         config = GRPOConfig(
             **common, num_generations=args.num_generations, steps_per_generation=args.num_mini_batches,
             num_iterations=2, epsilon=0.2, beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
             max_completion_length=args.max_completion_length, lr_scheduler_type="constant",
             mask_truncated_completions=bool(args.mask_truncated_completions), disable_dropout=True,
+            bf16=cpu_supports_bf16(),
         )  # fmt: skip
-        trainer = GRPOTrainer(
+        trainer = BF16GenerationGRPOTrainer(
             model=model, reward_funcs=get_reward("svamp", args.cot), args=config, train_dataset=rows,
             processing_class=tokenizer, callbacks=callbacks,
         )  # fmt: skip
