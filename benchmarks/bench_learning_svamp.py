@@ -6,9 +6,10 @@ Stages, each skipped when its output exists (so a killed run resumes where it st
 2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
    development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it).
 3. `rl`: the method from the warm-up, on the same training questions: `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the
-   same reward, critic-free) or `sft` (continued supervised training, the "just train longer" control) for
-   `--rl_minutes` of wall time or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every`
-   rollouts.
+   same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per question from
+   the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of thought, half
+   each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time
+   or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
 4. `eval-rl`: the same evaluations of the trained model.
 5. `summary.json`: accuracies, the paired difference (test and dev) with its bootstrap 95 % interval and the exact
    McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
@@ -19,7 +20,8 @@ Stages, each skipped when its output exists (so a killed run resumes where it st
         --output_dir outputs/bench-sft-more                                                    # a control
 
 Sampled completions per rollout: `--batch_size * --num_mini_batches`; every method sees the same number of training
-samples per rollout (`--rollouts` fixes the budget in samples, `--rl_minutes` in time).
+samples per rollout (`--rollouts` fixes the budget in samples, `--rl_minutes` in time). PPO, GRPO and online
+self-training pass twice over each rollout (`--batch_size` per optimizer step), SFT once.
 """
 
 from __future__ import annotations
@@ -34,14 +36,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-METHODS = ("ppo", "grpo", "sft")
+METHODS = ("ppo", "grpo", "online_st", "sft")
+ROLLOUT_PASSES = 2
+"""Passes over each rollout batch of the sampling methods: PPO epochs, GRPO and online self-training iterations."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--output_dir", default="outputs/bench-learning-svamp")
-    add("--method", choices=METHODS, default="ppo")
+    add("--method", choices=METHODS, default="ppo", help="ppo (ReFT) or a control: grpo, online_st, sft")
     add("--cot", choices=("ncot", "pcot"), default="pcot")
     add("--train_limit", type=int, default=512, help="first N training questions (SFT and RL)")
     add("--dev_size", type=int, default=300, help="last N training questions: the development split")
@@ -57,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--batch_size", type=int, default=8)
     add("--num_mini_batches", type=int, default=4)
     add("--learning_rate", type=float, default=2e-6)
-    add("--kl_coef", type=float, default=0.01)
+    add("--kl_coef", type=float, default=0.01, help="PPO only")
     add("--lam", type=float, default=1.0)
     add("--critic_lam", type=float, default=None)
     add("--vf_coef", type=float, default=5.0)
@@ -163,12 +167,26 @@ def _warm_up(args, rows, output_dir):
 
 
 def _train(args, sft_dir, output_dir, rows) -> list[dict]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
+
+    trainer, tokenizer = _build_trainer(args, sft_dir, output_dir, rows)
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return trainer.state.log_history
+
+
+def _build_trainer(args, sft_dir, output_dir, rows):
+    """`(trainer, tokenizer)` of `args.method` from the warm-up in `sft_dir`, for `args.rollouts` rollouts."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(sft_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(sft_dir)
-    steps_per_rollout = args.num_mini_batches * (2 if args.method in ("ppo", "grpo") else 1)
+    # Optimizer steps per rollout, one per `--batch_size` samples (no gradient accumulation): the sampling methods
+    # take `--num_mini_batches` steps per pass over a rollout batch and pass ROLLOUT_PASSES times; SFT passes once.
+    sampling = args.method in ("ppo", "grpo", "online_st")
+    steps_per_rollout = args.num_mini_batches * (ROLLOUT_PASSES if sampling else 1)
     common = dict(
         output_dir=output_dir, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
         max_steps=args.rollouts * steps_per_rollout, logging_steps=steps_per_rollout, save_strategy="steps",
@@ -211,6 +229,29 @@ def _train(args, sft_dir, output_dir, rows) -> list[dict]:
             model=model, reward_funcs=get_reward("svamp", args.cot), args=config, train_dataset=rows,
             processing_class=tokenizer, callbacks=callbacks,
         )  # fmt: skip
+    elif args.method == "online_st":
+        from reft_trl import OnlineSelfTrainingConfig, OnlineSelfTrainingTrainer
+        from reft_trl.trainers.mixed_precision_generation import MixedPrecisionGenerationMixin
+
+        class BF16GenerationOnlineSelfTrainingTrainer(MixedPrecisionGenerationMixin, OnlineSelfTrainingTrainer):
+            """Online self-training, generating under the same bf16 autocast as ReFT's PPO (a like-for-like time
+            budget)."""
+
+        # The budget of PPO, mapped onto TRL's GRPO loop, which the trainer runs: one rollout every
+        # `steps_per_generation * num_iterations` optimizer steps (= steps_per_rollout), sampling
+        # `per_device_train_batch_size * steps_per_generation` questions x `num_generations=1` solution
+        # (= batch_size * num_mini_batches completions, PPO's rollout batch); each is trained on ROLLOUT_PASSES times,
+        # as PPO's epochs. So `max_steps = rollouts * steps_per_rollout` samples `rollouts * batch_size *
+        # num_mini_batches` completions, as PPO. bf16: resolved as in ReFTPPOConfig (the CPU's native bf16).
+        config = OnlineSelfTrainingConfig(
+            **common, task="svamp", cot=args.cot, num_generations=1, steps_per_generation=args.num_mini_batches,
+            num_iterations=ROLLOUT_PASSES, temperature=1.0, top_k=0, top_p=1.0,
+            max_completion_length=args.max_completion_length, lr_scheduler_type="constant",
+            mask_truncated_completions=bool(args.mask_truncated_completions),
+        )  # fmt: skip
+        trainer = BF16GenerationOnlineSelfTrainingTrainer(
+            model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
+        )
     else:
         from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
 
@@ -221,11 +262,7 @@ def _train(args, sft_dir, output_dir, rows) -> list[dict]:
         trainer = ReFTSFTTrainer(
             model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
         )
-    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-    trainer.train(resume_from_checkpoint=last)
-    trainer.save_model(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return trainer.state.log_history
+    return trainer, tokenizer
 
 
 def _wall_clock_limit(minutes: float):

@@ -1,0 +1,98 @@
+"""`benchmarks/bench_learning_svamp.py`: the online self-training control, on a tiny random Llama warm-up with the real
+SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.utils import tiny_llama
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_learning_svamp.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_learning_svamp", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def warm_up(tokenizer, tmp_path) -> str:
+    """A stand-in for the warm-up folder: a tiny random Llama with the SmolLM2 tokenizer's vocabulary."""
+    folder = tmp_path / "sft"
+    tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_every_method_is_described_in_the_docstring(bench):
+    for method in bench.METHODS:
+        assert f"`{method}`" in bench.__doc__, method
+        assert bench.parse_args(["--method", method]).method == method
+
+
+def test_online_st_samples_the_ppo_budget_and_trains(bench, warm_up, tmp_path, monkeypatch):
+    """1 rollout of batch_size x num_mini_batches completions, one sample per question, as PPO samples; logged with
+    the reward and the training accuracy the curves plot; saved as a causal LM; a rerun resumes from the checkpoint."""
+    from transformers import AutoModelForCausalLM
+
+    from reft_trl.data import load_task
+    from reft_trl.precision import cpu_supports_bf16
+    from reft_trl.scripts.demo import plot_training_curves
+    from reft_trl.trainers.mixed_precision_generation import MixedPrecisionGenerationMixin
+    from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
+
+    rollouts, batch_size, num_mini_batches = 1, 2, 2
+    args = bench.parse_args(
+        [
+            "--method", "online_st", "--cot", "pcot", "--output_dir", str(tmp_path / "bench"),
+            "--rollouts", str(rollouts), "--batch_size", str(batch_size), "--num_mini_batches", str(num_mini_batches),
+            "--max_completion_length", "8", "--save_every", "1", "--learning_rate", "1e-3",
+        ]
+    )  # fmt: skip
+    rows = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=True).select(range(4))
+    sampled, built = [], []
+    generate_and_score = OnlineSelfTrainingTrainer._generate_and_score_completions
+    build_trainer = bench._build_trainer
+
+    def counting(self, inputs):
+        sampled.extend(row["item_id"] for row in inputs)
+        return generate_and_score(self, inputs)
+
+    monkeypatch.setattr(OnlineSelfTrainingTrainer, "_generate_and_score_completions", counting)
+    monkeypatch.setattr(bench, "_build_trainer", lambda *a: built.append(build_trainer(*a)) or built[-1])
+    output_dir = str(tmp_path / "bench" / "online_st")
+    history = bench._train(args, warm_up, output_dir, rows)
+
+    config = built[0][0].args
+    budget = rollouts * batch_size * num_mini_batches
+    assert (config.num_generations, config.num_iterations) == (1, 2)
+    assert config.generation_batch_size == batch_size * num_mini_batches
+    assert config.max_steps == rollouts * config.steps_per_generation * config.num_iterations
+    assert (config.learning_rate, config.max_completion_length, config.seed) == (1e-3, 8, args.seed)
+    assert (config.task, config.cot, config.lr_scheduler_type) == ("svamp", "pcot", "constant")
+    assert len(sampled) == budget and sorted(sampled) == sorted(rows["item_id"])  # each question once
+
+    logged = [entry for entry in history if "reward" in entry]
+    assert logged and logged[-1]["step"] == config.max_steps
+    assert "answer_match/accuracy" in logged[-1] and "losses/gold_ce" in logged[-1]
+    plot = str(tmp_path / "training_curves.png")
+    assert plot_training_curves(history, plot) in (plot, None)  # None: no matplotlib; panels without keys are empty
+    assert os.path.isdir(os.path.join(output_dir, f"checkpoint-{config.max_steps}"))
+    assert AutoModelForCausalLM.from_pretrained(output_dir).config.num_hidden_layers == 2
+
+    # PPO's precision, and its rollouts under the trainer's autocast
+    assert config.bf16 == cpu_supports_bf16()
+    assert isinstance(built[0][0], MixedPrecisionGenerationMixin)
+
+    # A rerun resumes from the last checkpoint: the budget is spent, nothing more is sampled
+    bench._train(args, warm_up, output_dir, rows)
+    assert len(sampled) == budget
