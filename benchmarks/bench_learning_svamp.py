@@ -37,6 +37,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 METHODS = ("ppo", "grpo", "online_st", "sft")
+TITLES = {
+    "ppo": "ReFT (PPO)", "grpo": "GRPO control", "online_st": "Online self-training control",
+    "sft": "Continued SFT control",
+}  # fmt: skip
 ROLLOUT_PASSES = 2
 """Passes over each rollout batch of the sampling methods: PPO epochs, GRPO and online self-training iterations."""
 
@@ -127,7 +131,9 @@ def main(argv=None) -> dict:
     history = _load_json(os.path.join(args.output_dir, "log_history.json")) or []
     from reft_trl.scripts.demo import plot_training_curves
 
-    plot_path = plot_training_curves(history, os.path.join(args.output_dir, "training_curves.png"))
+    plot_path = plot_training_curves(
+        history, os.path.join(args.output_dir, "training_curves.png"), title=f"{TITLES[args.method]} from the warm-up"
+    )
     summary = {
         "command": "python benchmarks/bench_learning_svamp.py " + shlex.join(argv),
         "settings": vars(args),
@@ -193,7 +199,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none", use_cpu=True,
         gradient_checkpointing=False, seed=args.seed,
     )  # fmt: skip
-    callbacks = [_wall_clock_limit(args.rl_minutes)] if args.rl_minutes else []
+    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)] if args.rl_minutes else []
     if args.method == "ppo":
         from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
 
@@ -257,7 +263,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
 
         config = ReFTSFTConfig(
             **common, task="svamp", cot=args.cot, num_train_epochs=1000, stop_after_epoch=None, max_length=512,
-            lr_scheduler_type="constant", warmup_ratio=0.0,
+            lr_scheduler_type="constant",
         )  # fmt: skip
         trainer = ReFTSFTTrainer(
             model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
@@ -265,16 +271,22 @@ def _build_trainer(args, sft_dir, output_dir, rows):
     return trainer, tokenizer
 
 
-def _wall_clock_limit(minutes: float):
-    """A callback that stops training (with a checkpoint) once `minutes` of training wall time have passed."""
+def _wall_clock_limit(minutes: float, output_dir: str):
+    """A callback that stops training (with a checkpoint) once `minutes` of training wall time have passed, counted
+    across resumes: the time spent so far is kept in `output_dir/wall_clock.json` after every step."""
     from transformers import TrainerCallback
+
+    path = os.path.join(output_dir, "wall_clock.json")
 
     class WallClockLimit(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            self.deadline = time.perf_counter() + 60 * minutes
+            self.spent_before = (_load_json(path) or {}).get("seconds", 0.0)
+            self.started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
-            if time.perf_counter() > self.deadline:
+            spent = self.spent_before + time.perf_counter() - self.started
+            _save_json(path, {"seconds": spent, "step": state.global_step})
+            if spent > 60 * minutes:
                 control.should_training_stop = True
                 control.should_save = True
 

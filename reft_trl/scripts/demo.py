@@ -259,9 +259,9 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
     return trainer.state.log_history
 
 
-def plot_training_curves(history: list[dict], path: str) -> str | None:
+def plot_training_curves(history: list[dict], path: str, title: str = "ReFT PPO from the warm-up model") -> str | None:
     """The `CURVES` panels (reward, accuracy, KL, explained variance, truncation, value loss) against the optimizer
-    step; None when matplotlib is missing."""
+    step, under `title`; None when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -285,7 +285,7 @@ def plot_training_curves(history: list[dict], path: str) -> str | None:
         axis.grid(alpha=0.3)
     for axis in list(axes.flat)[len(CURVES) :]:
         axis.set_visible(False)
-    figure.suptitle("ReFT PPO from the warm-up model")
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,36 @@ def test_online_st_samples_the_ppo_budget_and_trains(bench, warm_up, tmp_path, m
     # A rerun resumes from the last checkpoint: the budget is spent, nothing more is sampled
     bench._train(args, warm_up, output_dir, rows)
     assert len(sampled) == budget
+
+
+@pytest.mark.parametrize("method", ["ppo", "grpo", "sft"])
+def test_every_method_builds_its_trainer_with_the_shared_budget(bench, warm_up, tmp_path, method):
+    """Each control is built from the same warm-up with the same learning rate, seed and rollout-sized steps."""
+    from reft_trl.data import load_task
+
+    args = bench.parse_args(
+        ["--method", method, "--cot", "pcot", "--rollouts", "3", "--batch_size", "2", "--num_mini_batches", "2",
+         "--learning_rate", "1e-4", "--rl_minutes", "5"]
+    )  # fmt: skip
+    prompts = method != "sft"
+    rows = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=prompts).select(range(4))
+    trainer, _ = bench._build_trainer(args, warm_up, str(tmp_path / method), rows)
+    passes = bench.ROLLOUT_PASSES if method != "sft" else 1
+    assert trainer.args.max_steps == 3 * 2 * passes
+    assert (trainer.args.learning_rate, trainer.args.seed, trainer.args.lr_scheduler_type) == (1e-4, 42, "constant")
+    assert any(type(callback).__name__ == "WallClockLimit" for callback in trainer.callback_handler.callbacks)
+
+
+def test_the_wall_clock_budget_counts_time_spent_before_a_resume(bench, tmp_path):
+    from transformers import TrainerControl, TrainerState
+
+    (tmp_path / "wall_clock.json").write_text('{"seconds": 59.5, "step": 3}')
+    callback = bench._wall_clock_limit(1.0, str(tmp_path))  # a one-minute budget, 59.5 s of it already spent
+    state, control = TrainerState(), TrainerControl()
+    callback.on_train_begin(None, state, control)
+    callback.on_step_end(None, state, control)
+    assert not control.should_training_stop
+    time.sleep(0.6)
+    callback.on_step_end(None, state, control)
+    assert control.should_training_stop and control.should_save
+    assert bench._load_json(str(tmp_path / "wall_clock.json"))["seconds"] > 60
