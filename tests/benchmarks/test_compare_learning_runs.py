@@ -1,0 +1,54 @@
+"""`benchmarks/compare_learning_runs.py`: paired comparisons from saved prediction files."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_learning_runs.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("compare_learning_runs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(folder: Path, scores: dict[str, float], compressed: bool) -> None:
+    for split in ("test", "dev"):
+        (folder / split).mkdir(parents=True)
+        lines = "".join(json.dumps({"item_id": item, "score": score}) + "\n" for item, score in scores.items())
+        name = folder / split / "svamp-pcot-greedy.predictions.jsonl"
+        if compressed:
+            with gzip.open(f"{name}.gz", "wt") as handle:
+                handle.write(lines)
+        else:
+            name.write_text(lines)
+
+
+def test_pairs_by_item_id_and_compares_each_pair_once(script, tmp_path, capsys):
+    _write(tmp_path / "a", {"q1": 1.0, "q2": 0.0, "q3": 0.0, "q4": 0.1}, compressed=True)
+    _write(tmp_path / "b", {"q4": 1.0, "q3": 1.0, "q2": 0.0, "q1": 1.0}, compressed=False)  # other order
+    _write(tmp_path / "c", {"q1": 0.0, "q2": 0.0, "q3": 0.0, "q4": 0.0, "q5": 1.0}, compressed=False)  # extra id
+    results = script.main(["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}",
+                           "--model", f"C={tmp_path / 'c'}", "--also_against", "B"])  # fmt: skip
+    test = results["test"]
+    assert test["n"] == 4  # q5 is not in every run
+    assert test["accuracy"] == {"A": 0.25, "B": 0.75, "C": 0.0}  # a partial 0.1 is not correct
+    pairs = [(row["model"], row["baseline"], row["b_only"], row["a_only"]) for row in test["pairs"]]
+    assert pairs == [("B", "A", 2, 0), ("C", "A", 0, 1), ("C", "B", 0, 3)]
+    assert "| B | A | 75.0 % | 25.0 % | +50.0 |" in capsys.readouterr().out
+
+
+def test_refuses_a_folder_without_predictions(script, tmp_path):
+    (tmp_path / "empty" / "test").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="Expected one predictions file"):
+        script.main(["--model", f"A={tmp_path / 'empty'}", "--model", f"B={tmp_path / 'empty'}"])
