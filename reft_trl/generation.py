@@ -14,7 +14,9 @@ P-CoT program prefix, continuing that message). Both backends receive the same t
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -25,6 +27,15 @@ DEFAULT_BATCH_SIZE = 16
 """Sequences (prompts x samples) per Hugging Face `generate` call."""
 VLLM_TOP_K_DISABLED = -1
 """vLLM's `top_k` for no top-k sampling."""
+HF_DECODINGS = {
+    "dynamic": "transformers' default cache, grown by concatenation (a copy of the whole cache) at every step; eager",
+    "static": "a cache allocated once for prompt + completion and written in place; eager forwards",
+    "compiled": "that static cache, and the one-token decode step compiled by torch.compile (on a CPU too)",
+}
+"""Decoding modes of the Hugging Face backend (`hf_decoding`), each with what it runs."""
+DEFAULT_HF_DECODING = "dynamic"
+_FORCE_GQA_ENV = "TRANSFORMERS_SDPA_FORCE_GQA"
+"""transformers' switch that hands grouped key/value heads to SDPA as they are (`enable_gqa`)."""
 
 
 def is_vllm_available() -> bool:
@@ -109,6 +120,7 @@ def generate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     backend: str = "auto",
     show_progress: bool = True,
+    hf_decoding: str = DEFAULT_HF_DECODING,
 ) -> list[list[str]]:
     """Completions of each prompt: `num_samples` texts per prompt, in the order of `prompts`.
 
@@ -125,7 +137,11 @@ def generate(
         batch_size: sequences per Hugging Face `generate` call (vLLM schedules its own batches).
         backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm" or "hf".
         show_progress: show a progress bar.
+        hf_decoding: Hugging Face backend only: "dynamic" (transformers' default), "static" or "compiled"; see
+            `HF_DECODINGS`. "compiled" compiles on its first call, and once more when a later call brings a new batch
+            size or a longer prompt (`benchmarks/bench_generation.py` reports the time of a first call).
     """
+    check_hf_decoding(hf_decoding)
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples}; it must be at least 1.")
     if not prompts:
@@ -144,6 +160,7 @@ def generate(
             distinct_samples,
             batch_size=batch_size,
             show_progress=show_progress,
+            hf_decoding=hf_decoding,
             **sampling,
         )
     if distinct_samples < num_samples:
@@ -167,8 +184,13 @@ def _hf_generate(
     max_new_tokens,
     batch_size,
     show_progress,
+    hf_decoding=DEFAULT_HF_DECODING,
 ) -> list[list[str]]:
-    """Left-padded batches of similar length (longest first, so memory runs out early if at all), order restored."""
+    """Left-padded batches of similar length (longest first, so memory runs out early if at all), order restored.
+
+    Under "compiled", a short last batch is filled up with copies of its last prompt (their completions dropped), so
+    every call has the shape the decode step was compiled for.
+    """
     import torch
     from tqdm.auto import tqdm
     from transformers import GenerationConfig
@@ -181,9 +203,11 @@ def _hf_generate(
         pad_token_id=pad_id,
         eos_token_id=eos_ids,
         **({} if greedy else dict(temperature=temperature, top_p=top_p, top_k=top_k)),
+        **hf_decoding_settings(hf_decoding, model),
     )
     samples_per_call = max(1, min(num_samples, batch_size))
     prompts_per_call = max(1, batch_size // num_samples)
+    rows_per_call = prompts_per_call if hf_decoding == "compiled" else 1
     order = sorted(range(len(prompt_ids)), key=lambda index: -len(prompt_ids[index]))
     completions: list[list[str]] = [[] for _ in prompt_ids]
     calls = [
@@ -193,9 +217,10 @@ def _hf_generate(
     ]
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), grouped_kv_attention(hf_decoding, model):
         for indices, samples in tqdm(calls, desc="Generating", disable=not show_progress):
-            input_ids, attention_mask = _left_pad([prompt_ids[index] for index in indices], pad_id, model.device)
+            rows = [prompt_ids[index] for index in indices]
+            input_ids, attention_mask = _left_pad(rows + rows[-1:] * (rows_per_call - len(rows)), pad_id, model.device)
             config.num_return_sequences = samples
             output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
             texts = tokenizer.batch_decode(
@@ -206,6 +231,64 @@ def _hf_generate(
                 completions[index].extend(texts[position * samples : (position + 1) * samples])
     model.train(was_training)
     return completions
+
+
+def check_hf_decoding(hf_decoding: str) -> None:
+    """Raise a `ValueError` listing `HF_DECODINGS` unless `hf_decoding` is one of them."""
+    if hf_decoding not in HF_DECODINGS:
+        raise ValueError(f"Unknown hf_decoding {hf_decoding!r}; valid: {', '.join(HF_DECODINGS)}.")
+
+
+def hf_decoding_settings(hf_decoding: str, model=None) -> dict:
+    """The `GenerationConfig` fields of a decoding mode of `HF_DECODINGS` for `model`.
+
+    >>> hf_decoding_settings("dynamic")
+    {}
+    >>> hf_decoding_settings("static")
+    {'cache_implementation': 'static', 'disable_compile': True}
+    >>> sorted(hf_decoding_settings("compiled"))
+    ['cache_implementation', 'compile_config', 'disable_compile']
+    """
+    check_hf_decoding(hf_decoding)
+    if hf_decoding == "dynamic":
+        return {}
+    if hf_decoding == "static":  # transformers would compile a static-cache decode on a GPU by itself
+        return {"cache_implementation": "static", "disable_compile": True}
+    return {"cache_implementation": "static", "disable_compile": False, "compile_config": decode_compile_config(model)}
+
+
+def decode_compile_config(model=None):
+    """The `CompileConfig` of "compiled": the decode step as one graph where the model allows it; CUDA graphs on a
+    GPU, Inductor's kernels elsewhere.
+
+    Shapes are specialised on the first call; a later call with another batch size or cache length recompiles once
+    with that size dynamic (torch's automatic dynamic shapes), so an evaluation compiles about twice, not per batch.
+    """
+    from transformers import CompileConfig
+
+    device_type = model.device.type if model is not None else "cpu"
+    config = CompileConfig(
+        fullgraph=getattr(model, "_can_compile_fullgraph", True),
+        dynamic=None,
+        mode="reduce-overhead" if device_type == "cuda" else "default",
+    )
+    config._compile_all_devices = True  # transformers compiles only on GPUs and other accelerators unless told
+    return config
+
+
+@contextlib.contextmanager
+def grouped_kv_attention(hf_decoding: str, model):
+    """Under "compiled" on a CPU, SDPA reads the grouped key/value heads as they are (`enable_gqa`, which its CPU
+    kernel supports with a mask). Without it, transformers' SDPA path copies every key/value head to each of its
+    query heads inside the compiled graph, a copy of the whole cache per step (eager decoding avoids that copy)."""
+    if hf_decoding != "compiled" or model.device.type != "cpu" or os.environ.get(_FORCE_GQA_ENV) is not None:
+        yield
+        return
+    os.environ[_FORCE_GQA_ENV] = "1"
+    try:
+        yield
+    finally:
+        del os.environ[_FORCE_GQA_ENV]
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import doctest
+import os
 import sys
 import types
 
@@ -136,6 +137,72 @@ def test_an_in_memory_model_uses_transformers():
     assert resolve_backend("auto", model=object()) == "hf"
     with pytest.raises(ValueError, match="backend"):
         resolve_backend("tensorrt")
+
+
+# Decoding modes of the Hugging Face backend
+
+
+@pytest.mark.parametrize("build", [tiny_llama, tiny_opt], ids=["llama", "opt"])
+def test_a_static_cache_gives_the_default_caches_greedy_tokens(tokenizer, build):
+    """Batches of 2, 2 and 1 prompts of different widths: the cache sized by the first (longest) batch is reused."""
+    model = build(len(tokenizer))
+    plain = generate(model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, show_progress=False)
+    static = generate(
+        model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, show_progress=False, hf_decoding="static"
+    )
+    assert static == plain
+
+
+@pytest.mark.slow
+def test_a_compiled_decode_step_gives_the_default_caches_greedy_tokens(tokenizer):
+    """float32, so the tokens must match exactly; the tiny Llama groups its key/value heads (2 query heads, 1 KV), so
+    the grouped-KV attention runs inside the compiled graph. Batches of 2, 2 and 1 (filled up to 2), the cache sized
+    by the first: one compilation for the three calls."""
+    from torch._dynamo.utils import counters
+
+    model = tiny_llama(len(tokenizer))
+    plain = generate(model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, show_progress=False)
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = generate(
+        model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, show_progress=False, hf_decoding="compiled"
+    )
+    assert compiled == plain
+    assert counters["stats"]["unique_graphs"] == 1
+    assert generation._FORCE_GQA_ENV not in os.environ
+
+
+def test_decoding_settings_of_each_mode():
+    from transformers import CompileConfig
+
+    assert generation.hf_decoding_settings("dynamic") == {}
+    assert generation.hf_decoding_settings("static") == {"cache_implementation": "static", "disable_compile": True}
+    compiled = generation.hf_decoding_settings("compiled")
+    assert compiled["cache_implementation"] == "static" and compiled["disable_compile"] is False
+    config = compiled["compile_config"]
+    assert isinstance(config, CompileConfig) and config._compile_all_devices and config.mode == "default"
+    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled"}
+
+
+def test_an_unknown_decoding_is_refused(tokenizer, llama):
+    with pytest.raises(ValueError, match="valid: dynamic, static, compiled"):
+        generate(llama, tokenizer, PROMPTS[:1], max_new_tokens=2, hf_decoding="paged", show_progress=False)
+    with pytest.raises(ValueError, match="hf_decoding"):
+        generation.hf_decoding_settings("Static")
+
+
+def test_grouped_kv_attention_is_switched_on_only_around_a_compiled_cpu_decode(monkeypatch):
+    monkeypatch.delenv(generation._FORCE_GQA_ENV, raising=False)
+    cpu = types.SimpleNamespace(device=torch.device("cpu"))
+    with generation.grouped_kv_attention("compiled", cpu):
+        assert os.environ[generation._FORCE_GQA_ENV] == "1"
+    assert generation._FORCE_GQA_ENV not in os.environ
+    with generation.grouped_kv_attention("static", cpu):
+        assert generation._FORCE_GQA_ENV not in os.environ
+    monkeypatch.setenv(generation._FORCE_GQA_ENV, "0")  # the user's own setting is left alone
+    with generation.grouped_kv_attention("compiled", cpu):
+        assert os.environ[generation._FORCE_GQA_ENV] == "0"
+    assert os.environ[generation._FORCE_GQA_ENV] == "0"
 
 
 class FakeOutput:

@@ -24,7 +24,9 @@ from datasets import Dataset
 
 from reft_trl.generation import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_HF_DECODING,
     DEFAULT_MAX_NEW_TOKENS,
+    check_hf_decoding,
     encode_prompt,
     generate,
     load_generation_model,
@@ -79,6 +81,7 @@ def evaluate(
     show_progress: bool = True,
     print_summary: bool = True,
     metadata: dict | None = None,
+    hf_decoding: str = DEFAULT_HF_DECODING,
 ) -> dict:
     """Evaluate `model` on `dataset` and return the summary (also written to `output_dir` and printed).
 
@@ -114,12 +117,15 @@ def evaluate(
         show_progress: show a progress bar.
         print_summary: print the summary table at the end.
         metadata: extra entries for the summary (e.g. the split and limit the dataset was loaded with).
+        hf_decoding: Hugging Face backend only: "dynamic" (transformers' default), "static" or "compiled"
+            (`reft_trl.generation.HF_DECODINGS`).
     """
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, set_seed
 
     started = time.perf_counter()
     task = canonical_task(task)
+    check_hf_decoding(hf_decoding)
     k, num_samples = sample_counts(mode, k, num_samples)
     check_unique_item_ids(dataset["item_id"])
     if isinstance(tokenizer, str):
@@ -162,6 +168,7 @@ def evaluate(
                 max_new_tokens=max_new_tokens,
                 batch_size=batch_size,
                 backend=backend,
+                hf_decoding=hf_decoding,
                 **sampling,
             )
             timings["generation_s"] += time.perf_counter() - clock

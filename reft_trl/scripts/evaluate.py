@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reft_trl.answer_format import COTS, TASKS
+from reft_trl.generation import DEFAULT_HF_DECODING, HF_DECODINGS
 
 
 @dataclass
@@ -58,6 +59,9 @@ class EvalArguments:
         Keep the questions already in the predictions file and evaluate only the rest.
     backend (`str`, *optional*, defaults to `"auto"`):
         `"auto"` (vLLM when installed), `"vllm"` or `"hf"`.
+    hf_decoding (`str`, *optional*, defaults to `"dynamic"`):
+        Hugging Face backend only: `"dynamic"` (transformers' default cache), `"static"` (a cache allocated once) or
+        `"compiled"` (that cache and the decode step compiled by `torch.compile`).
     verifier_path (`str` or `None`, *optional*, defaults to `None`):
         Rerank only: a verifier saved by `train_verifier`.
     dtype (`str`, *optional*, defaults to `"auto"`):
@@ -106,6 +110,14 @@ class EvalArguments:
     output_dir: str | None = field(default="eval", metadata={"help": "Folder for the predictions and the summary."})
     resume: bool = field(default=False, metadata={"help": "Evaluate only the questions not yet in the predictions."})
     backend: str = field(default="auto", metadata={"help": "Generation backend.", "choices": ["auto", "vllm", "hf"]})
+    hf_decoding: str = field(
+        default=DEFAULT_HF_DECODING,
+        metadata={
+            "help": "Hugging Face backend only: 'dynamic', 'static' (a cache allocated once) or 'compiled' (that "
+            "cache and the decode step compiled by torch.compile).",
+            "choices": list(HF_DECODINGS),
+        },
+    )
     verifier_path: str | None = field(default=None, metadata={"help": "Rerank only: a verifier checkpoint."})
     dtype: str = field(default="auto", metadata={"help": "Weights' dtype ('auto', 'bfloat16', 'float32', ...)."})
     seed: int = field(default=42, metadata={"help": "Random seed of the sampled modes."})
@@ -156,6 +168,7 @@ def main(args: EvalArguments) -> dict:
         output_dir=args.output_dir,
         resume=args.resume,
         backend=args.backend,
+        hf_decoding=args.hf_decoding,
         seed=args.seed,
         metadata={
             "model": args.model_name_or_path,

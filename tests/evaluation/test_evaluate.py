@@ -141,6 +141,19 @@ def test_tiny_model_end_to_end_writes_predictions_and_summary(tokenizer, svamp, 
     assert len({line.index(value, len(name)) for line, (name, value) in zip(table, rows.items())}) == 1  # aligned
 
 
+def test_a_static_cache_evaluates_as_the_default_cache(tokenizer, svamp, tmp_path):
+    model = tiny_llama(len(tokenizer))
+    completions = {}
+    for hf_decoding in ("dynamic", "static"):
+        summary = run(
+            model, tokenizer, svamp, output_dir=str(tmp_path / hf_decoding), max_new_tokens=8, batch_size=2,
+            hf_decoding=hf_decoding,
+        )  # fmt: skip
+        completions[hf_decoding] = [record["completions"] for record in read_predictions(summary["predictions"])]
+    assert completions["static"] == completions["dynamic"]
+    assert len(completions["static"]) == len(svamp)
+
+
 @pytest.mark.parametrize(
     ("mode", "kwargs", "accuracy"),
     [
@@ -251,6 +264,7 @@ def test_program_of_thought_runs_the_prompts_opening_plus_the_body(tokenizer):
         ({"mode": "greedy", "k": 4}, "one completion"),
         ({"mode": "pass@k", "k": 4, "num_samples": 2}, "k <= num_samples"),
         ({"mode": "rerank", "k": 2}, "needs a verifier"),
+        ({"hf_decoding": "paged"}, "valid: dynamic, static, compiled"),
     ],
 )
 def test_bad_settings_are_refused_before_generating(tokenizer, svamp, kwargs, message):
