@@ -1,20 +1,150 @@
-"""`MixedPrecisionGenerationMixin`: TRL's transformers-backend rollouts under the trainer's autocast.
+"""`MixedPrecisionGenerationMixin`: how TRL's transformers-backend rollouts sample: which weights, which decoding.
 
 TRL runs the training forwards under `accelerator.autocast()` but calls `model.generate` outside it, so with fp32
-weights and `bf16=True` the rollouts decode in fp32: on a CPU with native bf16 that is the slowest part of a PPO step.
-Sampling inside the same autocast as the training forwards makes the rollout's distribution the one whose
-log-probabilities the update computes. vLLM rollouts are untouched (vLLM has its own dtype).
+weights and `bf16=True` the rollouts would decode in fp32: on a CPU with native bf16 that is the slowest part of a PPO
+step. By default (`rollout_weights="policy"`) the rollouts are sampled inside the same autocast as the training
+forwards, so the rollout's distribution is the one whose log-probabilities the update computes. (Autocast casts each
+trained weight once per rollout, not once per step: it caches the casts of leaf tensors that require grad for the
+length of the context. The activations are cast at every step.)
+
+`rollout_weights="bf16_copy"` samples instead with a bfloat16 copy of the policy, refreshed before every rollout and
+run without autocast: the activations stay in bf16 instead of being cast around every matmul at every step. It is
+also what `rollout_decoding="compiled"` needs under mixed precision, since a compiled step under autocast casts the
+float32 weights at every step (the casts are ops of the compiled graph, outside autocast's cache).
+`rollout_decoding` (`reft_trl.generation.HF_DECODINGS`) sets transformers' cache and compilation, which TRL turns
+off. vLLM rollouts are untouched (vLLM has its own dtype).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+
+from ..generation import DEFAULT_HF_DECODING, HF_DECODINGS, grouped_kv_attention, hf_decoding_settings
+
+ROLLOUT_WEIGHTS = {
+    "policy": "the trained weights, under the trainer's autocast when mixed precision is on",
+    "bf16_copy": "a bfloat16 copy of the trained weights, refreshed before every rollout, run without autocast",
+}
+"""Valid `rollout_weights`, each with what the rollouts sample with."""
+DEFAULT_ROLLOUT_WEIGHTS = "policy"
+ROLLOUT_COPY_DTYPE = "bfloat16"
+"""dtype of the `"bf16_copy"` weights."""
+
+
+def check_rollout_options(config) -> None:
+    """Refuse `rollout_weights` / `rollout_decoding` values that are unknown, would be ignored, or conflict.
+
+    Called from the config's `__post_init__` once `bf16` is resolved.
+    """
+    if config.rollout_weights not in ROLLOUT_WEIGHTS:
+        raise ValueError(f"rollout_weights={config.rollout_weights!r}; valid: {', '.join(ROLLOUT_WEIGHTS)}.")
+    if config.rollout_decoding not in HF_DECODINGS:
+        raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(HF_DECODINGS)}.")
+    defaults = {"rollout_weights": DEFAULT_ROLLOUT_WEIGHTS, "rollout_decoding": DEFAULT_HF_DECODING}
+    changed = [
+        f"{name}={getattr(config, name)!r}" for name, default in defaults.items() if getattr(config, name) != default
+    ]
+    if not changed:
+        return
+    other_sampler = config.use_vllm or config.use_transformers_continuous_batching or config.use_transformers_paged
+    if other_sampler:
+        raise ValueError(
+            f"{', '.join(changed)}: these options shape sampling with transformers' `generate`; with use_vllm or "
+            "continuous batching they would be ignored. Leave them at their defaults."
+        )
+    if config.rollout_decoding != DEFAULT_HF_DECODING and config.cache_implementation not in (None, "static"):
+        raise ValueError(
+            f"rollout_decoding={config.rollout_decoding!r} chooses transformers' cache itself; leave "
+            f"cache_implementation unset (it is {config.cache_implementation!r})."
+        )
+    if config.rollout_decoding == "compiled" and config.rollout_weights == "policy" and (config.bf16 or config.fp16):
+        raise ValueError(
+            "rollout_decoding='compiled' under mixed precision needs rollout_weights='bf16_copy': a compiled decode "
+            "step under autocast would cast the float32 weights again at every step."
+        )
+
 
 class MixedPrecisionGenerationMixin:
-    """Wraps `_generate_single_turn` in `self.accelerator.autocast()` when generating with transformers. Mix in
-    before `GRPOTrainer`."""
+    """Samples TRL's transformers-backend rollouts with `args.rollout_weights` and `args.rollout_decoding`. Mix in
+    before `GRPOTrainer` and call `_set_up_rollout_decoding()` at the end of `__init__`."""
+
+    _rollout_copy = None
+
+    def _set_up_rollout_decoding(self) -> None:
+        """Apply `rollout_decoding` to TRL's generation config and refuse a copy of weights that are not all here."""
+        if self.use_vllm or self.use_transformers_continuous_batching:
+            return
+        from accelerate.utils import is_peft_model
+
+        policy = self.accelerator.unwrap_model(self.model)
+        if self.args.rollout_weights == "bf16_copy" and (
+            is_peft_model(policy) or self.is_deepspeed_enabled or self.is_fsdp_enabled
+        ):
+            raise ValueError(
+                "rollout_weights='bf16_copy' copies the weights of a plain causal LM held whole on this process; "
+                "under PEFT, DeepSpeed or FSDP, sample with rollout_weights='policy'."
+            )
+        settings = hf_decoding_settings(self.args.rollout_decoding, policy)
+        for name, value in settings.items():
+            setattr(self.generation_config, name, value)
+        self.generation_kwargs.update(settings)
 
     def _generate_single_turn(self, *args, **kwargs):
         if self.use_vllm:
             return super()._generate_single_turn(*args, **kwargs)
-        with self.accelerator.autocast():
+        if self.args.rollout_weights == "bf16_copy":
+            sampling = self._sampling_with_rollout_copy()
+        else:
+            sampling = self.accelerator.autocast()
+        policy = self.accelerator.unwrap_model(self.model)
+        with sampling, grouped_kv_attention(self.args.rollout_decoding, policy):
             return super()._generate_single_turn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _sampling_with_rollout_copy(self):
+        """TRL's `_generate_single_turn` generates with `self.model_wrapped`: it is the refreshed bf16 copy for the
+        call (`tests/trainers/test_rollout_sampling.py` checks that the copy is what generates)."""
+        import torch
+
+        policy = self.accelerator.unwrap_model(self.model)
+        if self._rollout_copy is None:
+            self._rollout_copy = copy_in_dtype(policy, getattr(torch, ROLLOUT_COPY_DTYPE))
+        else:
+            refresh_copy(policy, self._rollout_copy)
+        wrapped = self.model_wrapped
+        self.model_wrapped = self._rollout_copy
+        try:
+            yield
+        finally:
+            self.model_wrapped = wrapped
+
+
+def copy_in_dtype(model, dtype):
+    """A new model of `model`'s class and config holding its weights in `dtype`, on its device, in eval mode and
+    without gradients. Modules added to the instance (the value head) and patched forwards are left out."""
+    import torch
+
+    config = copy.deepcopy(model.config)  # `_from_config` writes the dtype into the config it gets
+    with torch.random.fork_rng(devices=[]):  # built on the CPU; its random initialisation leaves the seed alone
+        duplicate = type(model)._from_config(config, dtype=dtype)
+    duplicate = duplicate.to(model.device).eval().requires_grad_(False)
+    duplicate.generation_config = copy.deepcopy(model.generation_config)
+    refresh_copy(model, duplicate)
+    return duplicate
+
+
+def refresh_copy(source, duplicate) -> None:
+    """Copy (and cast) `source`'s parameters and floating-point buffers into `duplicate`'s of the same names."""
+    import torch
+
+    params, buffers = dict(source.named_parameters()), dict(source.named_buffers())
+    missing = [name for name, _ in duplicate.named_parameters() if name not in params]
+    if missing:
+        raise RuntimeError(f"The rollout copy has weights its source lacks: {', '.join(missing[:5])}.")
+    with torch.no_grad():
+        for name, target in duplicate.named_parameters():
+            target.copy_(params[name])
+        for name, target in duplicate.named_buffers():
+            if target.is_floating_point() and name in buffers and buffers[name].shape == target.shape:
+                target.copy_(buffers[name])

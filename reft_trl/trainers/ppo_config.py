@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..generation import DEFAULT_HF_DECODING, HF_DECODINGS
 from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
+from .mixed_precision_generation import ROLLOUT_WEIGHTS, check_rollout_options
 from .one_generation import grpo_post_init_one_generation_allowed
 from .ppo_math import KL_ESTIMATORS
 
@@ -91,6 +93,20 @@ class ReFTPPOConfig(GRPOConfig):
         Training questions whose prompt is longer (in tokens) are dropped (the paper's code cuts them to their first
         300 tokens, which removes the answer cue). `None` keeps all.
 
+    > Parameters that control rollout sampling with transformers (not vLLM)
+
+    rollout_weights (`str`, *optional*, defaults to `"policy"`):
+        Weights the rollouts are sampled with: `"policy"`, the trained weights themselves (under the trainer's
+        autocast when `bf16` is on); `"bf16_copy"`, a bfloat16 copy of them, refreshed before every rollout and run
+        without autocast (no casts of the activations at every step, and a compiled decode step becomes possible).
+        The copy samples from the policy up to bf16 rounding, as a vLLM sampler does; the PPO update's old
+        log-probabilities are still computed by the trainer's own forward.
+    rollout_decoding (`str`, *optional*, defaults to `"dynamic"`):
+        How transformers decodes the rollouts: `"dynamic"` (its default cache, grown every step), `"static"` (a cache
+        allocated once) or `"compiled"` (that cache and the decode step compiled by `torch.compile`, on a CPU too).
+        `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under autocast a compiled step would
+        cast the float32 weights again at every step.
+
     > Defaults changed from `GRPOConfig` to the paper's values
 
     learning_rate (`float`, *optional*, defaults to `3e-7`):
@@ -173,6 +189,24 @@ class ReFTPPOConfig(GRPOConfig):
         default=None, metadata={"help": "GAE lambda of the critic's targets (decoupled GAE); None: lam."}
     )
 
+    # Rollout sampling with transformers
+    rollout_weights: str = field(
+        default="policy",
+        metadata={
+            "help": "Weights rollouts sample with: 'policy' (the trained weights, under autocast with bf16) or "
+            "'bf16_copy' (a bfloat16 copy refreshed before every rollout, no autocast).",
+            "choices": list(ROLLOUT_WEIGHTS),
+        },
+    )
+    rollout_decoding: str = field(
+        default=DEFAULT_HF_DECODING,
+        metadata={
+            "help": "How transformers decodes rollouts: 'dynamic' (its default cache), 'static' (a cache allocated "
+            "once) or 'compiled' (that cache and the decode step compiled by torch.compile).",
+            "choices": list(HF_DECODINGS),
+        },
+    )
+
     # Defaults changed from GRPOConfig
     learning_rate: float = field(default=3e-7, metadata={"help": "Learning rate (the paper: 3e-7, constant)."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule."})
@@ -224,6 +258,7 @@ class ReFTPPOConfig(GRPOConfig):
         check_field(self, "critic_lam", minimum=0, maximum=1, optional=True)
         check_field(self, "critic_learning_rate", minimum=0, optional=True)
         check_field(self, "max_sequence_kl", above=0, optional=True)
+        check_rollout_options(self)
         # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
         self.num_iterations = self.num_ppo_epochs
         if self.epsilon not in (GRPOConfig.__dataclass_fields__["epsilon"].default, self.cliprange):

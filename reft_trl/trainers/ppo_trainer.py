@@ -175,6 +175,7 @@ class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, Roll
         getattr(policy, VALUE_HEAD_NAME).requires_grad_(True)
         attach_value_head(policy, getattr(policy, VALUE_HEAD_NAME))  # after TRL's fused LM head patch
         self.ref_model = self._prepare_reference(ref_model)
+        self._set_up_rollout_decoding()
 
     # ------------------------------------------------------------------------------------------------------------
     # Reference model

@@ -27,7 +27,8 @@ TRL_OVERRIDES = (
      "ReFTPPOTrainer (a fresh mini-batch shuffle each PPO epoch; reads _buffered_inputs and _step)"),
     ("GRPOTrainer", "_generate_single_turn",
      ("self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"),
-     "MixedPrecisionGenerationMixin (autocast), OnlineSelfTrainingTrainer (eval mode)"),
+     "MixedPrecisionGenerationMixin (autocast, or the bf16 copy as `model_wrapped`), "
+     "OnlineSelfTrainingTrainer (eval mode)"),
     # transformers' Trainer, through GRPOTrainer
     ("GRPOTrainer", "_save", ("self", "output_dir", "state_dict"), "ReFTPPOTrainer (the critic in its own file)"),
     ("GRPOTrainer", "_load_from_checkpoint", ("self", "resume_from_checkpoint", "model"),

@@ -1,0 +1,157 @@
+"""ReFTPPOTrainer's rollout sampling options: `rollout_weights` (the policy under autocast, or a bf16 copy refreshed
+before every rollout) and `rollout_decoding` (transformers' default cache, a static one, a compiled decode step)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reft_trl.trainers import mixed_precision_generation
+from reft_trl.trainers.mixed_precision_generation import copy_in_dtype, refresh_copy
+from reft_trl.trainers.ppo_config import ReFTPPOConfig
+from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
+from reft_trl.trainers.value_head import attach_value_head
+from tests.trainers.test_ppo_trainer import SMALL_VOCAB, arithmetic_prompts, digit_share, make_args
+from tests.utils import tiny_llama
+
+
+def make_trainer(tokenizer, tmp_path, **overrides):
+    return ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, **overrides),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+
+
+def rollout(trainer, seed=0):
+    """One call of TRL's rollout sampler on four prompts, seeded."""
+    prompt_ids = [trainer.processing_class(f"{i}+{i}=")["input_ids"] for i in range(4)]
+    torch.manual_seed(seed)
+    completion_ids, _ = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+    return completion_ids
+
+
+class ForwardCount:
+    def __init__(self, module):
+        self.calls = 0
+        module.register_forward_pre_hook(self.hook)
+
+    def hook(self, module, args):
+        self.calls += 1
+
+
+# Config
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"rollout_weights": "fp16_copy"}, "valid: policy, bf16_copy"),
+        ({"rollout_decoding": "paged"}, "valid: dynamic, static, compiled"),
+        ({"rollout_decoding": "compiled", "bf16": True}, "needs rollout_weights='bf16_copy'"),
+        ({"rollout_decoding": "static", "cache_implementation": "offloaded"}, "leave cache_implementation unset"),
+        ({"rollout_weights": "bf16_copy", "use_vllm": True}, "would be ignored"),
+    ],
+)
+def test_bad_rollout_options_are_refused(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_args(tmp_path, **overrides)
+
+
+def test_rollout_options_default_to_todays_sampling(tmp_path):
+    args = ReFTPPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    assert (args.rollout_weights, args.rollout_decoding) == ("policy", "dynamic")
+    assert make_args(tmp_path, rollout_weights="bf16_copy", rollout_decoding="compiled", bf16=True).bf16
+
+
+@pytest.mark.parametrize("rollout_decoding", ["dynamic", "static", "compiled"])
+def test_rollout_decoding_sets_trls_generation_config(tokenizer, tmp_path, rollout_decoding):
+    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding=rollout_decoding)
+    config = trainer.generation_config
+    assert config.cache_implementation == (None if rollout_decoding == "dynamic" else "static")
+    assert config.disable_compile is (rollout_decoding != "compiled")  # TRL turns compilation off
+    assert (config.compile_config is not None) is (rollout_decoding == "compiled")
+
+
+def test_a_bf16_copy_of_adapter_weights_is_refused(tokenizer, tmp_path):
+    peft = pytest.importorskip("peft")
+    with pytest.raises(ValueError, match="under PEFT, DeepSpeed or FSDP"):
+        ReFTPPOTrainer(
+            model=tiny_llama(SMALL_VOCAB),
+            reward_funcs=digit_share,
+            args=make_args(tmp_path, rollout_weights="bf16_copy"),
+            train_dataset=arithmetic_prompts(),
+            processing_class=tokenizer,
+            peft_config=peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+        )
+
+
+# The copy
+
+
+def test_the_copy_holds_the_policys_weights_in_bf16_and_follows_them():
+    policy = tiny_llama(SMALL_VOCAB)
+    attach_value_head(policy)
+    config_dtype, seed_state = policy.config.dtype, torch.random.get_rng_state()
+    duplicate = copy_in_dtype(policy, torch.bfloat16)
+    assert torch.equal(torch.random.get_rng_state(), seed_state)  # its throw-away initialisation draws nothing
+    assert policy.config.dtype == config_dtype and policy.dtype == torch.float32  # the policy is left alone
+    assert not hasattr(duplicate, "v_head") and not any(p.requires_grad for p in duplicate.parameters())
+    names = dict(duplicate.named_parameters())
+    for name, param in policy.named_parameters():
+        if not name.startswith("v_head."):
+            assert names[name].dtype == torch.bfloat16 and torch.equal(names[name], param.to(torch.bfloat16))
+    with torch.no_grad():
+        for param in policy.parameters():
+            param.add_(1.0)
+    refresh_copy(policy, duplicate)
+    weight = policy.model.layers[0].mlp.up_proj.weight
+    assert torch.equal(duplicate.model.layers[0].mlp.up_proj.weight, weight.to(torch.bfloat16))
+
+
+def test_rollouts_sample_with_the_copy_refreshed_before_each(tokenizer, tmp_path, monkeypatch):
+    """With a float32 copy the samples are exactly the policy's: TRL generates with the copy (`model_wrapped`),
+    never with the policy, and the copy follows the policy's updates."""
+    monkeypatch.setattr(mixed_precision_generation, "ROLLOUT_COPY_DTYPE", "float32")
+    trainer = make_trainer(tokenizer, tmp_path, rollout_weights="bf16_copy", max_completion_length=12)
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    wrapped = trainer.model_wrapped
+    from_copy = rollout(trainer)
+    assert trainer._rollout_copy is not None and trainer.model_wrapped is wrapped
+    policy_calls, copy_calls = ForwardCount(policy), ForwardCount(trainer._rollout_copy)
+    assert rollout(trainer) == from_copy
+    assert policy_calls.calls == 0 and copy_calls.calls > 0
+
+    with torch.no_grad():
+        for param in policy.parameters():
+            param.mul_(1.5)  # an update
+    from_refreshed_copy = rollout(trainer)
+    trainer.args.rollout_weights = "policy"
+    assert rollout(trainer) == from_refreshed_copy != from_copy
+    assert copy_calls.calls > 0 and policy_calls.calls > 0
+
+
+def test_a_ppo_step_trains_with_bf16_copy_rollouts(tokenizer, tmp_path):
+    trainer = make_trainer(tokenizer, tmp_path, rollout_weights="bf16_copy", rollout_decoding="static", max_steps=2)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
+    assert "model.layers.0.mlp.up_proj.weight" in changed
+    assert trainer._rollout_copy.dtype == torch.bfloat16
+
+
+@pytest.mark.slow
+def test_a_compiled_rollout_samples_as_the_policy(tokenizer, tmp_path, monkeypatch):
+    """float32 copy, float32 policy: the compiled static-cache decode samples the policy's tokens."""
+    monkeypatch.setattr(mixed_precision_generation, "ROLLOUT_COPY_DTYPE", "float32")
+    torch._dynamo.reset()
+    trainer = make_trainer(
+        tokenizer, tmp_path, rollout_weights="bf16_copy", rollout_decoding="compiled", max_completion_length=12
+    )
+    compiled = rollout(trainer)
+    trainer.args.rollout_weights = "policy"
+    trainer.generation_config.cache_implementation = None
+    trainer.generation_config.disable_compile = True
+    assert rollout(trainer) == compiled
