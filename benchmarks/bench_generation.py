@@ -1,0 +1,441 @@
+"""Generation speed of transformers' `generate` on this machine, in each decoding variant reft-trl can use.
+
+SmolLM2-135M-Instruct (`smollm2_path()`, or `--model`) completes real SVAMP P-CoT test prompts (the program's opening
+in the prompt, as the evaluation and the PPO rollouts see them), tokenized and left-padded as `reft_trl.generation`
+does. Two workloads, each at every batch size asked for:
+
+- greedy: the evaluation (`--max_new_tokens`, 160 by default), stopping at EOS;
+- sampling: the PPO rollouts (temperature 1, no top-k / top-p, `--sample_new_tokens`, 64 by default), made to run
+  to the full length (`min_new_tokens`), so that every variant decodes the same number of steps.
+
+Variants (`VARIANTS`):
+
+- `fp32`: float32 weights, transformers' default cache, eager: the demo's evaluation, which loads the checkpoint as
+  saved.
+- `autocast`: float32 weights that require grad, under bf16 autocast and `no_grad`: PPO rollouts with
+  `rollout_weights="policy"` (the default).
+- `bf16`: bfloat16 weights, default cache, eager: the evaluation of a model loaded with `dtype=bfloat16`, and PPO
+  rollouts with `rollout_weights="bf16_copy"`. The reference the other bf16 variants' greedy tokens are compared to.
+- `bf16_static`: bfloat16 weights, `hf_decoding="static"` (a cache allocated once, written in place).
+- `bf16_compiled`: bfloat16 weights, `hf_decoding="compiled"` (that cache, the decode step compiled by torch.compile).
+- on request: `fp32_compiled`; `bf16_compiled_autotune` (Inductor's `max-autotune-no-cudagraphs`, long to compile);
+  `bf16_compiled_frozen` (Inductor's `freezing`: weights folded into the graph as constants and prepacked for
+  oneDNN; valid for an evaluation only, since a rollout's weights change after every optimizer step).
+
+Each (variant, batch size) starts with an untimed warm-up call of `WARMUP_TOKENS` tokens on the same prompts and the
+same cache length, which is where compilation happens; its time is reported apart ("first call"). A logits processor
+stamps the clock at every step, splitting each timed call into the prefill (prompt forward) and the decode steps.
+Tokens/s counts the tokens actually generated (up to and including EOS); decode steps/s counts forwards of the whole
+batch. The bound of a decode step is the slower of two limits: reading the bfloat16 weights once at the measured copy
+bandwidth, and the step's matmul FLOPs at the measured 2048^3 bf16 matmul rate (the KV cache is left out). Inductor
+keeps what it compiled in an on-disk cache, so a second run's first calls are shorter than the first run's.
+
+Greedy tokens of each variant are compared with the reference of its precision (`bf16` for the bf16 variants, `fp32`
+for `fp32_compiled` and `autocast` when `fp32` ran, else `bf16`): the share of identical sequences is reported, and
+bf16 rounding may make a few diverge.
+
+    python benchmarks/bench_generation.py                                      # the defaults
+    python benchmarks/bench_generation.py --variants bf16 bf16_compiled --batch_sizes 8 16 32 64 128
+    python benchmarks/bench_generation.py --model path/to/tiny --max_new_tokens 16 --sample_new_tokens 8   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "generation"
+VARIANTS = {
+    # name: (weights dtype, hf_decoding, under autocast, changes to the CompileConfig of "compiled")
+    "fp32": ("float32", "dynamic", False, None),
+    "autocast": ("float32", "dynamic", True, None),
+    "bf16": ("bfloat16", "dynamic", False, None),
+    "bf16_static": ("bfloat16", "static", False, None),
+    "bf16_compiled": ("bfloat16", "compiled", False, None),
+    "fp32_compiled": ("float32", "compiled", False, None),
+    "bf16_compiled_autotune": ("bfloat16", "compiled", False, {"mode": "max-autotune-no-cudagraphs"}),
+    "bf16_compiled_frozen": ("bfloat16", "compiled", False, {"mode": None, "options": {"freezing": True}}),
+}
+DEFAULT_VARIANTS = ("autocast", "bf16", "bf16_static", "bf16_compiled")
+DEFAULT_BATCH_SIZES = (8, 64)
+DEFAULT_SAMPLE_BATCH_SIZES = (8,)
+DEFAULT_MAX_NEW_TOKENS = 160
+"""The evaluation's completion budget in the issue (SVAMP P-CoT programs)."""
+DEFAULT_SAMPLE_NEW_TOKENS = 64
+WARMUP_TOKENS = 8
+SEED = 0
+BANDWIDTH_BYTES = 512 * 2**20
+MATMUL_SIZE = 2048
+TIMING_REPEATS = 5
+TARGET_SPEEDUP = 4.0
+"""The issue's target: tokens/s against today's path at the demo's batch size."""
+TODAY = {"sampling": ("autocast", "bf16"), "greedy": ("bf16", "fp32")}
+"""Today's path of each workload (the first of these that ran): PPO rollouts sample under autocast; the evaluation of
+a model loaded in bf16 decodes greedily with the default cache."""
+VERSION_PACKAGES = ("torch", "transformers", "trl", "accelerate")
+
+
+class StepClock:
+    """A logits processor that stamps `time.perf_counter()` at every step (after each forward), changing nothing."""
+
+    def __init__(self):
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        self.stamps.append(time.perf_counter())
+        return scores
+
+
+# Machine limits
+
+
+def measure_bandwidth(size_bytes: int = BANDWIDTH_BYTES, repeats: int = TIMING_REPEATS) -> float:
+    """Bytes per second moved by a large tensor copy (read + write counted), best of `repeats`."""
+    source = torch.ones(size_bytes, dtype=torch.uint8)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    best = min(_timed(lambda: target.copy_(source)) for _ in range(repeats))
+    return 2 * size_bytes / best
+
+
+def measure_matmul_flops(dtype=torch.bfloat16, size: int = MATMUL_SIZE, repeats: int = TIMING_REPEATS) -> float:
+    """FLOP/s of one `size`^3 matmul in `dtype`, best of `repeats`."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def model_sizes(model) -> dict:
+    """Weights read per decode step (each distinct tensor once; the input embedding only when the LM head is another
+    tensor, since a decode step reads just B rows of it) and matmul parameters per token."""
+    params = {id(p): p for p in model.parameters()}
+    embedding = model.get_input_embeddings().weight
+    head = model.get_output_embeddings().weight
+    read = sum(p.numel() for key, p in params.items() if key != id(embedding) or embedding is head)
+    matmul = sum(
+        p.numel() for key, p in params.items() if p.dim() == 2 and (key != id(embedding) or embedding is head)
+    )
+    return {"parameters": sum(p.numel() for p in params.values()), "read_per_step": read, "matmul_per_token": matmul}
+
+
+def step_bound_s(sizes: dict, batch_size: int, bandwidth: float, flops: float) -> float:
+    """The least time of one decode step: bf16 weights read once, or the batch's matmul FLOPs, whichever is longer."""
+    return max(2 * sizes["read_per_step"] / bandwidth, 2 * sizes["matmul_per_token"] * batch_size / flops)
+
+
+# Variants
+
+
+def load_variant(name: str, path: str):
+    """The model of a variant, on the CPU."""
+    from transformers import AutoModelForCausalLM
+
+    dtype, _, autocast, _ = VARIANTS[name]
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    model.eval()
+    model.requires_grad_(autocast)  # rollouts: trained weights require grad, so autocast caches their casts
+    return model
+
+
+def generation_config(name: str, model, tokenizer, max_new_tokens: int, sampled: bool):
+    from transformers import GenerationConfig
+
+    from reft_trl.generation import _eos_token_ids, hf_decoding_settings
+
+    _, hf_decoding, _, compile_changes = VARIANTS[name]
+    eos_ids = _eos_token_ids(model, tokenizer)
+    settings = hf_decoding_settings(hf_decoding, model)
+    for field_name, value in (compile_changes or {}).items():
+        setattr(settings["compile_config"], field_name, value)
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=max_new_tokens if sampled else 0,
+        do_sample=sampled,
+        **(dict(temperature=1.0, top_k=0, top_p=1.0) if sampled else {}),
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0],
+        eos_token_id=eos_ids,
+        **settings,
+    )
+    return config, eos_ids
+
+
+def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed):
+    """One `generate` call: (completion token lists cut after EOS, steps, prefill seconds, decode seconds, total)."""
+    from transformers import LogitsProcessorList
+
+    from reft_trl.generation import grouped_kv_attention
+
+    _, hf_decoding, autocast, _ = VARIANTS[name]
+    clock = StepClock()
+    torch.manual_seed(seed)
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    grad = torch.no_grad() if autocast else torch.inference_mode()  # as TRL's rollouts / reft_trl.generation
+    with grad, precision, grouped_kv_attention(hf_decoding, model):
+        start = time.perf_counter()
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([clock]),
+        )
+        end = time.perf_counter()
+    completions = output[:, input_ids.shape[1] :].tolist()
+    steps = len(clock.stamps)
+    prefill = clock.stamps[0] - start
+    decode = clock.stamps[-1] - clock.stamps[0]
+    return completions, steps, prefill, decode, end - start
+
+
+def until_eos(row: list[int], eos_ids: list[int]) -> list[int]:
+    """The completion up to and including its first EOS."""
+    for position, token in enumerate(row):
+        if token in eos_ids:
+            return row[: position + 1]
+    return row
+
+
+def measure(name, model, tokenizer, prompt_ids, batch_size, workload, args, sizes, machine):
+    from reft_trl.generation import _left_pad
+
+    sampled = workload == "sampling"
+    new_tokens = args.sample_new_tokens if sampled else args.max_new_tokens
+    rows = prompt_ids[:batch_size]
+    config, eos_ids = generation_config(name, model, tokenizer, new_tokens, sampled)
+    input_ids, attention_mask = _left_pad(rows, config.pad_token_id, model.device)
+    if VARIANTS[name][1] != "dynamic":
+        # one cache length for the warm-up and the timed calls of both workloads: compiled once per batch size
+        config.max_cache_len = input_ids.shape[1] + max(args.max_new_tokens, args.sample_new_tokens)
+    model.__dict__.pop("_previous_max_cache_length", None)  # each run sized by its own prompts
+
+    warmup = copy.deepcopy(config)
+    warmup.max_new_tokens = warmup.min_new_tokens = WARMUP_TOKENS
+    first_call = _timed(lambda: run_once(name, model, tokenizer, input_ids, attention_mask, warmup, args.seed))
+
+    completions, steps, prefill, decode, total = run_once(
+        name, model, tokenizer, input_ids, attention_mask, config, args.seed
+    )
+    completions = [until_eos(row, eos_ids) for row in completions]
+    generated = sum(len(row) for row in completions)
+    step_s = decode / max(steps - 1, 1)
+    bound = step_bound_s(sizes, batch_size, machine["bandwidth_bytes_per_s"], machine["bf16_matmul_flop_per_s"])
+    return {
+        "variant": name,
+        "workload": workload,
+        "batch_size": batch_size,
+        "prompt_width": input_ids.shape[1],
+        "max_new_tokens": new_tokens,
+        "first_call_s": first_call,
+        "total_s": total,
+        "prefill_s": prefill,
+        "decode_steps": steps,
+        "decode_step_ms": 1000 * step_s,
+        "decode_steps_per_s": 1 / step_s,
+        "generated_tokens": generated,
+        "tokens_per_s": generated / total,
+        "slot_tokens_per_s": batch_size * steps / total,
+        "slot_use": generated / (batch_size * steps),
+        "decode_tokens_per_s": batch_size / step_s,
+        "bound_step_ms": 1000 * bound,
+        "share_of_bound": bound / step_s,
+        "completions": completions if not sampled else None,
+    }
+
+
+def reference_of(name: str, ran: list[str]) -> str | None:
+    """The variant whose greedy tokens `name`'s are compared to: the plain eager one of the same precision."""
+    dtype = VARIANTS[name][0]
+    if name in ("fp32", "bf16"):
+        return None
+    if dtype == "float32" and "fp32" in ran:
+        return "fp32"
+    return "bf16" if "bf16" in ran else None
+
+
+def compare_greedy(results: list[dict]) -> None:
+    """Add to each greedy result the share of its sequences identical to its reference's, and the mean length of the
+    common prefix as a share of the reference's completion."""
+    ran = sorted({r["variant"] for r in results})
+    by_key = {(r["variant"], r["batch_size"]): r for r in results if r["workload"] == "greedy"}
+    for (name, batch_size), result in by_key.items():
+        reference = by_key.get((reference_of(name, ran), batch_size))
+        if reference is None:
+            continue
+        pairs = list(zip(result["completions"], reference["completions"], strict=True))
+        result["reference"] = reference["variant"]
+        result["identical_share"] = sum(a == b for a, b in pairs) / len(pairs)
+        result["common_prefix_share"] = statistics.mean(_common_prefix(a, b) / max(len(b), 1) for a, b in pairs)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
+def refresh_cost_ms(path: str, repeats: int = 3) -> float:
+    """Milliseconds to refresh the bf16 rollout copy from the float32 policy (`rollout_weights="bf16_copy"` does it
+    once per rollout)."""
+    from reft_trl.trainers.mixed_precision_generation import copy_in_dtype, refresh_copy
+
+    policy = load_variant("autocast", path)
+    duplicate = copy_in_dtype(policy, torch.bfloat16)
+    return 1000 * min(_timed(lambda: refresh_copy(policy, duplicate)) for _ in range(repeats))
+
+
+# Report
+
+
+def today_of(results: list[dict], workload: str, batch_size: int) -> dict | None:
+    """The result of today's path (`TODAY`) for a workload and batch size, if it ran."""
+    ran = {(r["variant"], r["workload"], r["batch_size"]): r for r in results}
+    for name in TODAY[workload]:
+        if (name, workload, batch_size) in ran:
+            return ran[name, workload, batch_size]
+    return None
+
+
+def format_table(results: list[dict], machine: dict) -> str:
+    header = (
+        f"{'workload':<9} {'B':>4} {'variant':<23} {'first s':>8} {'prefill s':>9} {'ms/step':>8} {'dec tok/s':>9} "
+        f"{'tok/s':>7} {'x today':>8} {'bound':>6} {'use':>5} {'same':>6}"
+    )
+    lines = [
+        f"machine: {machine['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s copy, "
+        f"{machine['bf16_matmul_flop_per_s'] / 1e9:.0f} GFLOP/s bf16 matmul, "
+        f"{machine['fp32_matmul_flop_per_s'] / 1e9:.0f} GFLOP/s fp32, {machine['threads']} threads",
+        "first s: the untimed first call (compilation); dec tok/s: B / decode step time; tok/s: generated tokens (to "
+        "EOS) / wall time, prefill included; x today: tok/s against autocast (sampling) or bf16 (greedy), target "
+        f"{TARGET_SPEEDUP:g}x; bound: the decode step's share of its limit (bf16 weights read once, or its matmul "
+        "FLOPs); use: share of the B x steps slots that held a generated token; same: greedy sequences identical to "
+        "the reference's",
+        header,
+        "-" * len(header),
+    ]
+    for r in sorted(results, key=lambda r: (r["workload"], r["batch_size"], list(VARIANTS).index(r["variant"]))):
+        base = today_of(results, r["workload"], r["batch_size"])
+        speedup = r["tokens_per_s"] / base["tokens_per_s"] if base else float("nan")
+        same = f"{r['identical_share']:.0%}" if "identical_share" in r else "-"
+        lines.append(
+            f"{r['workload']:<9} {r['batch_size']:>4} {r['variant']:<23} {r['first_call_s']:>8.1f} "
+            f"{r['prefill_s']:>9.2f} {r['decode_step_ms']:>8.1f} {r['decode_tokens_per_s']:>9.0f} "
+            f"{r['tokens_per_s']:>7.0f} {speedup:>8.2f} {r['share_of_bound']:>6.0%} {r['slot_use']:>5.0%} {same:>6}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="Model folder (default: SmolLM2-135M-Instruct, smollm2_path()).")
+    parser.add_argument("--tokenizer", default=None, help="Tokenizer folder (default: the model's).")
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--batch_sizes", nargs="+", type=int, default=list(DEFAULT_BATCH_SIZES))
+    parser.add_argument(
+        "--sample_batch_sizes", nargs="*", type=int, default=list(DEFAULT_SAMPLE_BATCH_SIZES),
+        help="Batch sizes of the sampling workload (none: greedy only).",
+    )  # fmt: skip
+    parser.add_argument("--max_new_tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
+    parser.add_argument("--sample_new_tokens", type=int, default=DEFAULT_SAMPLE_NEW_TOKENS)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--skip_refresh", action="store_true", help="Do not time the bf16 rollout copy's refresh.")
+    parser.add_argument("--output_dir", default=str(RESULTS_DIR))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers import AutoTokenizer
+
+    from reft_trl.data import load_task
+    from reft_trl.embedded_model import smollm2_path
+    from reft_trl.generation import encode_prompt
+
+    path = args.model or smollm2_path()
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or path)
+    batch_sizes = sorted(set(args.batch_sizes) | set(args.sample_batch_sizes))
+    test = load_task("svamp", cot="pcot", split="test", program_prefix_in_prompt=True).shuffle(seed=args.seed)
+    prompt_ids = [encode_prompt(tokenizer, row["prompt"]) for row in test.select(range(max(batch_sizes)))]
+
+    machine = {
+        "bandwidth_bytes_per_s": measure_bandwidth(BANDWIDTH_BYTES),
+        "bf16_matmul_flop_per_s": measure_matmul_flops(torch.bfloat16, MATMUL_SIZE),
+        "fp32_matmul_flop_per_s": measure_matmul_flops(torch.float32, MATMUL_SIZE),
+        "threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+    }
+    print(f"[bench] {path}: {len(prompt_ids)} SVAMP P-CoT prompts; machine {machine}", flush=True)
+    results, sizes = [], None
+    for name in args.variants:
+        model = load_variant(name, path)
+        sizes = model_sizes(model)
+        for batch_size in batch_sizes:
+            workloads = [w for w, sizes_of in (("greedy", args.batch_sizes), ("sampling", args.sample_batch_sizes))
+                         if batch_size in sizes_of]  # fmt: skip
+            if VARIANTS[name][1] == "compiled":
+                torch._dynamo.reset()  # compile each batch size afresh: its first-call time is its own
+            for workload in workloads:
+                print(f"[bench] {name} {workload} B={batch_size} ...", flush=True)
+                result = measure(name, model, tokenizer, prompt_ids, batch_size, workload, args, sizes, machine)
+                results.append(result)
+                print(
+                    f"[bench] {name} {workload} B={batch_size}: first call {result['first_call_s']:.1f} s, "
+                    f"{result['decode_step_ms']:.1f} ms/step, {result['tokens_per_s']:.0f} tok/s",
+                    flush=True,
+                )
+        del model
+    compare_greedy(results)
+    for result in results:
+        result.pop("completions")
+    refresh_ms = None if args.skip_refresh else refresh_cost_ms(path)
+
+    table = format_table(results, machine)
+    print(table)
+    if refresh_ms is not None:
+        print(f"bf16 rollout copy refreshed from the float32 policy in {refresh_ms:.0f} ms (once per rollout)")
+    report = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": path,
+        "model_sizes": sizes,
+        "settings": vars(args),
+        "machine": machine,
+        "versions": {name: importlib.metadata.version(name) for name in VERSION_PACKAGES},
+        "rollout_copy_refresh_ms": refresh_ms,
+        "results": results,
+        "table": table,
+    }
+    os.makedirs(args.output_dir, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    output = Path(args.output_dir) / f"generation_{Path(path).name}_{stamp}.json"
+    output.write_text(json.dumps(report, indent=2))
+    print(f"[bench] wrote {output}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""`benchmarks/bench_generation.py` on a tiny random Llama with the real SmolLM2 tokenizer: every variant described,
+a run writes its JSON with the timings, the bound and the greedy comparison."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.utils import tiny_llama
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_generation.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_generation", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_variant_is_described_in_the_docstring(bench):
+    for name in bench.VARIANTS:
+        assert f"`{name}`" in bench.__doc__, name
+    assert set(bench.DEFAULT_VARIANTS) <= set(bench.VARIANTS)
+
+
+def test_a_tiny_run_writes_timings_and_the_greedy_comparison(bench, tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
+    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
+    model = tmp_path / "tiny"
+    tiny_llama(len(tokenizer)).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    report = bench.main(
+        ["--model", str(model), "--variants", "fp32", "autocast", "bf16", "--batch_sizes", "2", "--sample_batch_sizes",
+         "2", "--max_new_tokens", "4", "--sample_new_tokens", "3", "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    written = json.loads(next((tmp_path / "out").glob("generation_tiny_*.json")).read_text())
+    assert written["results"] == report["results"]
+    results = {(r["variant"], r["workload"]): r for r in report["results"]}
+    assert set(results) == {
+        (name, workload) for name in ("fp32", "autocast", "bf16") for workload in ("greedy", "sampling")
+    }
+    sampled = results["bf16", "sampling"]
+    assert sampled["generated_tokens"] == 2 * 3 and sampled["decode_steps"] == 3  # run to the full length
+    assert results["autocast", "greedy"]["reference"] == "fp32"
+    assert 0 <= results["autocast", "greedy"]["identical_share"] <= 1
+    assert all(r["share_of_bound"] > 0 and r["tokens_per_s"] > 0 for r in report["results"])
+    assert report["rollout_copy_refresh_ms"] > 0
