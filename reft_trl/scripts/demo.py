@@ -156,21 +156,33 @@ def _run(args: DemoArguments) -> dict:
     timings["ppo_s"] = _timed(lambda: ppo_history.extend(_reinforce(args, sft_dir, ppo_dir, on_gpu)))
 
     from reft_trl.evaluation import evaluate
+    from reft_trl.evaluation.paired import paired_comparison
+    from reft_trl.evaluation.report import read_predictions, run_name
+    from reft_trl.precision import bf16_supported
 
     stage(3, STAGES, f"Evaluation: greedy accuracy of the warm-up and of ReFT on {len(test)} held-out test questions")
-    accuracies = {}
+    accuracies, correct = {}, {}
     eval_started = time.perf_counter()
+    # Greedy decoding with the weights in bf16 where the device computes it natively (half the bytes per token)
+    dtype = torch.bfloat16 if bf16_supported(use_cpu=not on_gpu) else torch.float32
     for name, path in (("warm-up (SFT)", sft_dir), ("ReFT", ppo_dir)):
         print(f"{name} from {path}", flush=True)
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        model = path if args.use_vllm else AutoModelForCausalLM.from_pretrained(path)
+        model = path if args.use_vllm else AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        folder = os.path.join(args.output_dir, "eval", "sft" if path == sft_dir else "reft")
         summary = evaluate(
             model, tokenizer, test, args.task, args.cot, mode="greedy",
-            max_new_tokens=args.max_completion_length, batch_size=args.eval_batch_size,
-            output_dir=os.path.join(args.output_dir, "eval", "sft" if path == sft_dir else "reft"),
+            max_new_tokens=args.max_completion_length, batch_size=args.eval_batch_size, output_dir=folder,
             backend="vllm" if args.use_vllm else "hf", print_summary=False,
         )  # fmt: skip
         accuracies[name] = summary["accuracy"]
+        scores = {
+            record["item_id"]: record["score"]
+            for record in read_predictions(
+                os.path.join(folder, run_name(args.task, args.cot, "greedy", 1) + ".predictions.jsonl")
+            )
+        }
+        correct[name] = [scores[item] == 1.0 for item in test["item_id"]]
         print(f"{name}: {summary['accuracy']:.1%} greedy accuracy", flush=True)
     timings["eval_s"] = time.perf_counter() - eval_started
     timings["total_s"] = time.perf_counter() - started
@@ -179,6 +191,7 @@ def _run(args: DemoArguments) -> dict:
         "settings": asdict(args) | {"model_name_or_path": model_path, "device": "cuda" if on_gpu else "cpu"},
         "greedy_accuracy": accuracies,
         "n_test": len(test),
+        "paired": paired_comparison(correct["warm-up (SFT)"], correct["ReFT"]),
         "timings": timings,
         "sft_log_history": sft_history,
         "ppo_log_history": ppo_history,
@@ -303,6 +316,10 @@ def results_table(results: dict, plot_path: str | None) -> str:
     for name, value in results["greedy_accuracy"].items():
         lines.append(f"{name:<16}{value:>17.1%} ")
     lines.append(f"on {results['n_test']} held-out test questions")
+    if "paired" in results:
+        from reft_trl.evaluation.paired import format_paired
+
+        lines.append(textwrap.fill(format_paired(results["paired"], "warm-up", "ReFT"), TEXT_WIDTH))
     lines.append(
         "time: SFT {sft_s:.0f} s, PPO {ppo_s:.0f} s, evaluation {eval_s:.0f} s, total {total_s:.0f} s".format(
             **timings

@@ -6,6 +6,7 @@ import json
 import re
 from types import SimpleNamespace
 
+from reft_trl.evaluation.paired import paired_comparison
 from reft_trl.scripts.console import PPO_COLUMNS, SFT_COLUMNS, CompactLog, compact_line, human_size, use_compact_log
 from reft_trl.scripts.demo import KL_NOTE, DemoArguments, main, results_table
 from tests.utils import docstring_mismatches, tiny_llama
@@ -25,6 +26,10 @@ def test_demo_runs_both_stages_and_reports(tokenizer, tmp_path, capsys):
     assert results["n_test"] == 4
     saved = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert saved["greedy_accuracy"] == results["greedy_accuracy"]
+    paired = saved["paired"]  # the same 4 questions, question by question
+    assert paired["n"] == 4
+    assert paired["accuracy_a"] == results["greedy_accuracy"]["warm-up (SFT)"]
+    assert paired["accuracy_b"] == results["greedy_accuracy"]["ReFT"]
     assert any("losses/value_loss" in entry for entry in saved["ppo_log_history"])
     assert (tmp_path / "demo" / "training_curves.png").stat().st_size > 10_000
     assert (tmp_path / "demo" / "ppo" / "value_head.safetensors").is_file()
@@ -37,6 +42,7 @@ def test_demo_runs_both_stages_and_reports(tokenizer, tmp_path, capsys):
 
     out = capsys.readouterr().out
     assert "warm-up (SFT)" in out and "ReFT" in out and "on 4 held-out test questions" in out
+    assert "ReFT - warm-up: " in out and "% CI " in out and "McNemar p" in out
     headers = re.findall(r"^\[(\d)/4\] (.*)$", out, re.MULTILINE)
     assert [number for number, _ in headers] == ["1", "2", "3", "4"]
     assert headers[0][1].startswith("Warm-up (SFT) on 16 questions")
@@ -103,6 +109,7 @@ def test_results_table_says_what_is_on_disk_and_why_kl_can_be_negative():
                      "output_dir": "outputs/demo"},
         "greedy_accuracy": {"warm-up (SFT)": 0.1, "ReFT": 0.0833},
         "n_test": 60,
+        "paired": paired_comparison([1] * 6 + [0] * 54, [1] * 5 + [0] * 55),
         "timings": {"sft_s": 477, "ppo_s": 336, "eval_s": 140, "total_s": 980},
         "disk_bytes": {"sft": 541_600_000, "ppo": 541_700_000, "eval": 90_000},
     }  # fmt: skip
@@ -112,3 +119,4 @@ def test_results_table_says_what_is_on_disk_and_why_kl_can_be_negative():
     assert "  ppo/    542 MB  the ReFT policy; its critic in value_head.safetensors" in table
     assert "  eval/    90 kB" in table
     assert "can dip below 0" in table and "k1" in table
+    assert "ReFT - warm-up: -1.7 points (95 % CI " in table and "0 questions only ReFT solves, 1 only warm-up" in table
