@@ -31,9 +31,26 @@ HF_DECODINGS = {
     "dynamic": "transformers' default cache, grown by concatenation (a copy of the whole cache) at every step; eager",
     "static": "a cache allocated once for prompt + completion and written in place; eager forwards",
     "compiled": "that static cache, and the one-token decode step compiled by torch.compile (on a CPU too)",
+    "shrinking": "reft-trl's own loop over the model's forward: a finished row leaves the batch and its cache; eager",
 }
 """Decoding modes of the Hugging Face backend (`hf_decoding`), each with what it runs."""
 DEFAULT_HF_DECODING = "dynamic"
+GENERATE_DECODINGS = ("dynamic", "static", "compiled")
+"""The modes that are settings of transformers' `generate` (`hf_decoding_settings`): the ones TRL's rollouts can use."""
+SHRINKING_IGNORED_SETTINGS = {
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "bad_words_ids": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "sequence_bias": None,
+    "min_length": 0,
+    "min_new_tokens": None,
+}
+"""Fields of a model's own generation config that transformers' `generate` applies and "shrinking" does not, each
+with its neutral value: "shrinking" refuses a model that sets one."""
 _FORCE_GQA_ENV = "TRANSFORMERS_SDPA_FORCE_GQA"
 """transformers' switch that hands grouped key/value heads to SDPA as they are (`enable_gqa`)."""
 
@@ -137,9 +154,11 @@ def generate(
         batch_size: sequences per Hugging Face `generate` call (vLLM schedules its own batches).
         backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm" or "hf".
         show_progress: show a progress bar.
-        hf_decoding: Hugging Face backend only: "dynamic" (transformers' default), "static" or "compiled"; see
-            `HF_DECODINGS`. "compiled" compiles on its first call, and once more when a later call brings a new batch
-            size or a longer prompt (`benchmarks/bench_generation.py` reports the time of a first call).
+        hf_decoding: Hugging Face backend only: "dynamic" (transformers' default), "static", "compiled" or
+            "shrinking"; see `HF_DECODINGS`. "compiled" compiles on its first call, and once more when a later call
+            brings a new batch size or a longer prompt (`benchmarks/bench_generation.py` reports the time of a first
+            call). "shrinking" (`generate_shrinking`) computes only the rows still generating: its greedy tokens are
+            transformers', its samples follow the same distribution but not the same random draws.
     """
     check_hf_decoding(hf_decoding)
     if num_samples < 1:
@@ -189,7 +208,8 @@ def _hf_generate(
     """Left-padded batches of similar length (longest first, so memory runs out early if at all), order restored.
 
     Under "compiled", a short last batch is filled up with copies of its last prompt (their completions dropped), so
-    every call has the shape the decode step was compiled for.
+    every call has the shape the decode step was compiled for. Under "shrinking", `generate_shrinking` decodes each
+    batch instead of `model.generate`.
     """
     import torch
     from tqdm.auto import tqdm
@@ -197,13 +217,14 @@ def _hf_generate(
 
     eos_ids = _eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    sampling = {} if greedy else dict(temperature=temperature, top_p=top_p, top_k=top_k)
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=not greedy,
         pad_token_id=pad_id,
         eos_token_id=eos_ids,
-        **({} if greedy else dict(temperature=temperature, top_p=top_p, top_k=top_k)),
-        **hf_decoding_settings(hf_decoding, model),
+        **sampling,
+        **({} if hf_decoding == "shrinking" else hf_decoding_settings(hf_decoding, model)),
     )
     samples_per_call = max(1, min(num_samples, batch_size))
     prompts_per_call = max(1, batch_size // num_samples)
@@ -221,16 +242,156 @@ def _hf_generate(
         for indices, samples in tqdm(calls, desc="Generating", disable=not show_progress):
             rows = [prompt_ids[index] for index in indices]
             input_ids, attention_mask = _left_pad(rows + rows[-1:] * (rows_per_call - len(rows)), pad_id, model.device)
-            config.num_return_sequences = samples
-            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+            if hf_decoding == "shrinking":
+                completion_ids = generate_shrinking(
+                    model,
+                    input_ids,
+                    attention_mask,
+                    max_new_tokens,
+                    eos_ids,
+                    num_samples=samples,
+                    greedy=greedy,
+                    **sampling,
+                )
+            else:
+                config.num_return_sequences = samples
+                output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+                completion_ids = output[:, input_ids.shape[1] :].tolist()
             texts = tokenizer.batch_decode(
-                [_until_eos(row, eos_ids) for row in output[:, input_ids.shape[1] :].tolist()],
-                skip_special_tokens=True,
+                [_until_eos(row, eos_ids) for row in completion_ids], skip_special_tokens=True
             )
             for position, index in enumerate(indices):
                 completions[index].extend(texts[position * samples : (position + 1) * samples])
     model.train(was_training)
     return completions
+
+
+def generate_shrinking(
+    model,
+    input_ids,
+    attention_mask,
+    max_new_tokens: int,
+    eos_ids: Sequence[int],
+    *,
+    num_samples: int = 1,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    logits_processor=None,
+) -> list[list[int]]:
+    """Decode a left-padded batch one token per step, computing only the rows still generating (`hf_decoding=
+    "shrinking"`): a row leaves the batch, with its attention mask, positions and key/value cache, at its first stop
+    token or at `max_new_tokens`.
+
+    The forwards are those of transformers' `generate` (positions from the attention mask's cumulative sum, a
+    `DynamicCache`, the last position's logits), and so are greedy decoding (the argmax of the float32 logits) and
+    sampling (transformers' temperature, top-k and top-p warpers, in `generate`'s order, then `torch.multinomial`).
+    Greedy tokens are those of `model.generate`; sampled tokens follow the same distribution, though not the same
+    random draws, since a shrinking batch consumes the generator differently. `num_samples` sequences per prompt
+    (`generate`'s `num_return_sequences`, consecutive rows) share one prefill of the prompt: its cache is copied to
+    each sample after the prompt's forward. Freed rows are not refilled with waiting prompts (no continuous batching:
+    a row joining later would need its cache aligned with the others').
+
+    Args:
+        model: a decoder-only causal LM of transformers.
+        input_ids: `(B, T)` left-padded prompts; attention_mask: their `(B, T)` mask (0 on padding).
+        max_new_tokens: tokens generated at most per row.
+        eos_ids: stop tokens; a row stops after emitting any of them.
+        num_samples: rows generated per prompt.
+        greedy: argmax decoding; False samples with `temperature`, `top_p` and `top_k` (0: off).
+        logits_processor: transformers logits processors applied before the warpers, called with the active rows'
+            token ids (prompt and completion so far) and their scores; the benchmark's step clock is one.
+
+    Returns:
+        The generated token ids of each of the `B * num_samples` rows, through its stop token when it emitted one.
+    """
+    import inspect
+
+    import torch
+    from transformers import (
+        DynamicCache,
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
+    if model.config.is_encoder_decoder:
+        raise ValueError('hf_decoding="shrinking" decodes decoder-only models only.')
+    _check_shrinking_settings(model)
+    processors = LogitsProcessorList(logits_processor or [])
+    if not greedy:  # `GenerationMixin._get_logits_processor`'s warpers, in its order, keeping at least one token
+        if temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(temperature))
+        if top_k:
+            processors.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
+        if top_p < 1.0:
+            processors.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+    parameters = inspect.signature(model.forward).parameters
+    cache = DynamicCache(config=model.config)
+    forward_kwargs = {"cache" if "cache" in parameters else "past_key_values": cache, "use_cache": True}
+    if "logits_to_keep" in parameters:
+        forward_kwargs["logits_to_keep"] = 1
+    eos = torch.tensor(list(eos_ids), device=input_ids.device)
+
+    # Prefill: each prompt once, then its cache, mask, positions and last logits copied to its samples
+    position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **forward_kwargs)
+    logits = output.logits[:, -1].to(copy=True, dtype=torch.float32)  # as `generate`: float32, not a view
+    sequences, positions = input_ids, position_ids[:, -1:]
+    if num_samples > 1:
+        cache.batch_repeat_interleave(num_samples)
+        sequences, attention_mask, positions, logits = (
+            tensor.repeat_interleave(num_samples, dim=0) for tensor in (sequences, attention_mask, positions, logits)
+        )
+    rows = torch.arange(sequences.shape[0], device=input_ids.device)  # the output row of each active row
+    completions: list[list[int]] = [[] for _ in range(sequences.shape[0])]
+
+    # Decode: one token for each active row, then the finished rows leave the batch
+    for step in range(max_new_tokens):
+        scores = processors(sequences, logits)
+        if greedy:
+            next_tokens = torch.argmax(scores, dim=-1)
+        else:
+            next_tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        for row, token in zip(rows.tolist(), next_tokens.tolist(), strict=True):
+            completions[row].append(token)
+        if step == max_new_tokens - 1:
+            break
+        active = (~torch.isin(next_tokens, eos)).nonzero().squeeze(1)
+        if active.numel() == 0:
+            break
+        if active.numel() < rows.numel():
+            cache.batch_select_indices(active)
+            rows, sequences, attention_mask, positions, next_tokens = (
+                tensor[active] for tensor in (rows, sequences, attention_mask, positions, next_tokens)
+            )
+        sequences = torch.cat([sequences, next_tokens[:, None]], dim=-1)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((rows.numel(), 1))], dim=-1)
+        positions = positions + 1
+        output = model(
+            input_ids=next_tokens[:, None], attention_mask=attention_mask, position_ids=positions, **forward_kwargs
+        )
+        logits = output.logits[:, -1].to(copy=True, dtype=torch.float32)
+    return completions
+
+
+def _check_shrinking_settings(model) -> None:
+    """Refuse a model whose own generation config asks for a logits processor that "shrinking" would leave out."""
+    config = getattr(model, "generation_config", None)
+    changed = [
+        f"{name}={getattr(config, name)!r}"
+        for name, neutral in SHRINKING_IGNORED_SETTINGS.items()
+        if getattr(config, name, neutral) not in (neutral, None)
+    ]
+    if changed:
+        raise ValueError(
+            f"The model's generation config sets {', '.join(changed)}, which transformers' generate applies and "
+            'hf_decoding="shrinking" does not; decode with hf_decoding="dynamic" or reset them.'
+        )
 
 
 def check_hf_decoding(hf_decoding: str) -> None:
@@ -240,7 +401,8 @@ def check_hf_decoding(hf_decoding: str) -> None:
 
 
 def hf_decoding_settings(hf_decoding: str, model=None) -> dict:
-    """The `GenerationConfig` fields of a decoding mode of `HF_DECODINGS` for `model`.
+    """The `GenerationConfig` fields of a decoding mode of `GENERATE_DECODINGS` for `model` ("shrinking" does not run
+    transformers' `generate`: a `ValueError`).
 
     >>> hf_decoding_settings("dynamic")
     {}
@@ -250,6 +412,11 @@ def hf_decoding_settings(hf_decoding: str, model=None) -> dict:
     ['cache_implementation', 'compile_config', 'disable_compile']
     """
     check_hf_decoding(hf_decoding)
+    if hf_decoding not in GENERATE_DECODINGS:
+        raise ValueError(
+            f"hf_decoding={hf_decoding!r} is reft-trl's own decoding loop, not a setting of transformers' generate; "
+            f"these are: {', '.join(GENERATE_DECODINGS)}."
+        )
     if hf_decoding == "dynamic":
         return {}
     if hf_decoding == "static":  # transformers would compile a static-cache decode on a GPU by itself

@@ -181,14 +181,166 @@ def test_decoding_settings_of_each_mode():
     assert compiled["cache_implementation"] == "static" and compiled["disable_compile"] is False
     config = compiled["compile_config"]
     assert isinstance(config, CompileConfig) and config._compile_all_devices and config.mode == "default"
-    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled"}
+    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled", "shrinking"}
+    assert set(generation.GENERATE_DECODINGS) == set(generation.HF_DECODINGS) - {"shrinking"}
+    with pytest.raises(ValueError, match="not a setting of transformers' generate"):
+        generation.hf_decoding_settings("shrinking")
 
 
 def test_an_unknown_decoding_is_refused(tokenizer, llama):
-    with pytest.raises(ValueError, match="valid: dynamic, static, compiled"):
+    with pytest.raises(ValueError, match="valid: dynamic, static, compiled, shrinking"):
         generate(llama, tokenizer, PROMPTS[:1], max_new_tokens=2, hf_decoding="paged", show_progress=False)
     with pytest.raises(ValueError, match="hf_decoding"):
         generation.hf_decoding_settings("Static")
+
+
+# "shrinking": finished rows leave the batch
+
+SHRINK_NEW_TOKENS = 16
+
+
+@pytest.fixture(scope="module")
+def untied_llama(tokenizer):
+    """Greedy completions that change token from step to step (a tied tiny Llama repeats one token)."""
+    return tiny_llama(len(tokenizer), tie_word_embeddings=False).eval()
+
+
+def left_padded(tokenizer, prompts=PROMPTS):
+    return generation._left_pad([encode_prompt(tokenizer, p) for p in prompts], tokenizer.pad_token_id, "cpu")
+
+
+def generate_tokens(model, input_ids, attention_mask, eos_ids, **settings):
+    """transformers' `generate` completions, each cut after its first stop token."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=SHRINK_NEW_TOKENS, pad_token_id=eos_ids[0], eos_token_id=eos_ids, **settings
+    )
+    with torch.inference_mode():
+        output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+    return [until_stop(row, eos_ids) for row in output[:, input_ids.shape[1] :].tolist()]
+
+
+def until_stop(row, eos_ids):
+    """The completion through its first stop token."""
+    return generation._until_eos(row, eos_ids) + [token for token in row if token in eos_ids][:1]
+
+
+@pytest.fixture(scope="module")
+def stopping_batch(tokenizer, untied_llama):
+    """`PROMPTS` left-padded in one batch, stop ids (EOS, then the tokens rows 0, 1 and 2 emit at steps 3, 6 and 9 of
+    their greedy completions) and transformers' greedy completions with them: the rows stop at different steps, one
+    runs to the budget."""
+    input_ids, attention_mask = left_padded(tokenizer)
+    eos_ids = [tokenizer.eos_token_id]
+    plain = generate_tokens(untied_llama, input_ids, attention_mask, eos_ids, do_sample=False)
+    eos_ids += [plain[row][3 + 3 * row] for row in range(3)]
+    expected = generate_tokens(untied_llama, input_ids, attention_mask, eos_ids, do_sample=False)
+    lengths = [len(row) for row in expected]
+    assert len(set(lengths)) >= 3 and min(lengths) < SHRINK_NEW_TOKENS == max(lengths), lengths
+    return input_ids, attention_mask, eos_ids, expected
+
+
+class RowCount:
+    """The batch size of every forward of `model`."""
+
+    def __init__(self, model):
+        self.rows = []
+        self.handle = model.register_forward_pre_hook(self.hook, with_kwargs=True)
+
+    def hook(self, module, args, kwargs):
+        self.rows.append(kwargs["input_ids"].shape[0])
+
+
+def test_shrinking_gives_generates_greedy_tokens_with_fewer_rows(untied_llama, stopping_batch):
+    """Five prompts of different widths, left-padded in one batch; the rows stop at different steps."""
+    input_ids, attention_mask, eos_ids, expected = stopping_batch
+    counter = RowCount(untied_llama)
+    with torch.inference_mode():
+        completions = generation.generate_shrinking(
+            untied_llama, input_ids, attention_mask, SHRINK_NEW_TOKENS, eos_ids
+        )
+    counter.handle.remove()
+    assert completions == expected
+    # One prefill and a forward per step after it; each forward carries only the rows that have not stopped
+    assert len(counter.rows) == SHRINK_NEW_TOKENS
+    lengths = [len(row) for row in expected]
+    assert counter.rows == [sum(length > step for length in lengths) for step in range(SHRINK_NEW_TOKENS)]
+    assert counter.rows[-1] == 1 < counter.rows[0] == len(PROMPTS)
+
+
+@pytest.mark.parametrize("build", [tiny_llama, tiny_opt], ids=["llama", "opt"])
+def test_shrinking_generates_the_default_decodings_texts(tokenizer, untied_llama, stopping_batch, build, monkeypatch):
+    """Through `generate`: batches of 2, 2 and 1 and one batch of 5; the untied Llama's rows stop apart."""
+    model = untied_llama if build is tiny_llama else build(len(tokenizer))
+    if build is tiny_llama:
+        monkeypatch.setattr(model.generation_config, "eos_token_id", stopping_batch[2])
+    for batch_size in (2, 8):
+        settings = dict(max_new_tokens=SHRINK_NEW_TOKENS, batch_size=batch_size, show_progress=False)
+        plain = generate(model, tokenizer, PROMPTS, **settings)
+        assert generate(model, tokenizer, PROMPTS, hf_decoding="shrinking", **settings) == plain
+
+
+def test_shrinking_top_1_sampling_is_greedy_for_every_sample(untied_llama, stopping_batch):
+    input_ids, attention_mask, eos_ids, expected = stopping_batch
+    with torch.inference_mode():
+        sampled = generation.generate_shrinking(
+            untied_llama, input_ids, attention_mask, SHRINK_NEW_TOKENS, eos_ids, num_samples=3, greedy=False,
+            temperature=0.7, top_k=1,
+        )  # fmt: skip
+    assert sampled == [row for row in expected for _ in range(3)]  # a prompt's samples are consecutive rows
+
+
+def test_shrinking_samples_are_seeded_and_end_at_a_stop_or_the_budget(untied_llama, stopping_batch):
+    input_ids, attention_mask, eos_ids, _ = stopping_batch
+
+    def sample(seed):
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            return generation.generate_shrinking(
+                untied_llama, input_ids, attention_mask, 6, eos_ids, num_samples=4, greedy=False, top_p=0.9
+            )
+
+    first = sample(0)
+    assert first == sample(0) and first != sample(1)
+    assert len(first) == 4 * len(PROMPTS)
+    assert all(1 <= len(row) <= 6 and not set(row[:-1]) & set(eos_ids) for row in first)
+    assert len({tuple(row) for row in first[:4]}) > 1  # a prompt's samples differ
+
+
+def test_shrinking_samples_from_generates_distribution(tokenizer, untied_llama):
+    """The first sampled token's frequencies over 600 samples against the probabilities of transformers' own warped
+    scores (temperature, top-k and top-p together)."""
+    from transformers import GenerationConfig
+
+    input_ids, attention_mask = left_padded(tokenizer, PROMPTS[:1])
+    settings = dict(do_sample=True, temperature=0.5, top_k=8, top_p=0.9)
+    config = GenerationConfig(max_new_tokens=1, output_scores=True, return_dict_in_generate=True, **settings)
+    with torch.inference_mode():
+        scores = untied_llama.generate(input_ids=input_ids, generation_config=config).scores[0][0]
+        torch.manual_seed(0)
+        sampled = generation.generate_shrinking(
+            untied_llama, input_ids, attention_mask, 1, [tokenizer.eos_token_id], num_samples=600, greedy=False,
+            temperature=0.5, top_k=8, top_p=0.9,
+        )  # fmt: skip
+    probabilities = torch.softmax(scores, dim=-1)
+    support = set(probabilities.nonzero().flatten().tolist())
+    assert 1 < len(support) <= 8
+    counts = torch.bincount(torch.tensor([row[0] for row in sampled]), minlength=len(probabilities))
+    assert set(counts.nonzero().flatten().tolist()) <= support
+    assert torch.allclose(counts / 600, probabilities, atol=0.06)
+
+
+def test_shrinking_respects_max_new_tokens_and_refuses_what_it_would_ignore(tokenizer, llama, monkeypatch):
+    input_ids, attention_mask = left_padded(tokenizer)
+    with torch.inference_mode():
+        completions = generation.generate_shrinking(llama, input_ids, attention_mask, 3, [tokenizer.eos_token_id])
+    assert [len(row) for row in completions] == [3] * len(PROMPTS)  # the tied Llama never emits EOS
+    with pytest.raises(ValueError, match="at least 1"):
+        generation.generate_shrinking(llama, input_ids, attention_mask, 0, [tokenizer.eos_token_id])
+    monkeypatch.setattr(llama.generation_config, "repetition_penalty", 1.2)
+    with pytest.raises(ValueError, match="repetition_penalty=1.2"):
+        generate(llama, tokenizer, PROMPTS[:1], max_new_tokens=2, hf_decoding="shrinking", show_progress=False)
 
 
 def test_grouped_kv_attention_is_switched_on_only_around_a_compiled_cpu_decode(monkeypatch):

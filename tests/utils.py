@@ -8,8 +8,11 @@ import inspect
 import re
 
 
-def tiny_llama(vocab_size: int, seed: int = 0):
-    """A 2-layer random Llama (about 0.1M parameters besides the embeddings) with the given vocabulary size."""
+def tiny_llama(vocab_size: int, seed: int = 0, tie_word_embeddings: bool = True):
+    """A 2-layer random Llama (about 0.1M parameters besides the embeddings) with the given vocabulary size.
+
+    Tied, its greedy completions repeat one token; untied (a random output head), they vary from step to step.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -22,7 +25,7 @@ def tiny_llama(vocab_size: int, seed: int = 0):
         num_attention_heads=2,
         num_key_value_heads=1,
         max_position_embeddings=512,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
     )
     return LlamaForCausalLM(config)
 

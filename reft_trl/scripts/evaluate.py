@@ -60,8 +60,9 @@ class EvalArguments:
     backend (`str`, *optional*, defaults to `"auto"`):
         `"auto"` (vLLM when installed), `"vllm"` or `"hf"`.
     hf_decoding (`str`, *optional*, defaults to `"dynamic"`):
-        Hugging Face backend only: `"dynamic"` (transformers' default cache), `"static"` (a cache allocated once) or
-        `"compiled"` (that cache and the decode step compiled by `torch.compile`).
+        Hugging Face backend only: `"dynamic"` (transformers' default cache), `"static"` (a cache allocated once),
+        `"compiled"` (that cache and the decode step compiled by `torch.compile`) or `"shrinking"` (reft-trl's own
+        loop, in which a finished row leaves the batch).
     verifier_path (`str` or `None`, *optional*, defaults to `None`):
         Rerank only: a verifier saved by `train_verifier`.
     dtype (`str`, *optional*, defaults to `"auto"`):
@@ -113,8 +114,8 @@ class EvalArguments:
     hf_decoding: str = field(
         default=DEFAULT_HF_DECODING,
         metadata={
-            "help": "Hugging Face backend only: 'dynamic', 'static' (a cache allocated once) or 'compiled' (that "
-            "cache and the decode step compiled by torch.compile).",
+            "help": "Hugging Face backend only: 'dynamic', 'static' (a cache allocated once), 'compiled' (that "
+            "cache and the decode step compiled by torch.compile) or 'shrinking' (finished rows leave the batch).",
             "choices": list(HF_DECODINGS),
         },
     )

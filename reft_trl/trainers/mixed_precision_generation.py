@@ -11,7 +11,7 @@ length of the context. The activations are cast at every step.)
 run without autocast: the activations stay in bf16 instead of being cast around every matmul at every step. It is
 also what `rollout_decoding="compiled"` needs under mixed precision, since a compiled step under autocast casts the
 float32 weights at every step (the casts are ops of the compiled graph, outside autocast's cache).
-`rollout_decoding` (`reft_trl.generation.HF_DECODINGS`) sets transformers' cache and compilation, which TRL turns
+`rollout_decoding` (`reft_trl.generation.GENERATE_DECODINGS`) sets transformers' cache and compilation, which TRL turns
 off. vLLM rollouts are untouched (vLLM has its own dtype).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 
-from ..generation import DEFAULT_HF_DECODING, HF_DECODINGS, grouped_kv_attention, hf_decoding_settings
+from ..generation import DEFAULT_HF_DECODING, GENERATE_DECODINGS, grouped_kv_attention, hf_decoding_settings
 
 ROLLOUT_WEIGHTS = {
     "policy": "the trained weights, under the trainer's autocast when mixed precision is on",
@@ -39,8 +39,8 @@ def check_rollout_options(config) -> None:
     """
     if config.rollout_weights not in ROLLOUT_WEIGHTS:
         raise ValueError(f"rollout_weights={config.rollout_weights!r}; valid: {', '.join(ROLLOUT_WEIGHTS)}.")
-    if config.rollout_decoding not in HF_DECODINGS:
-        raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(HF_DECODINGS)}.")
+    if config.rollout_decoding not in GENERATE_DECODINGS:  # "shrinking" is not a setting of TRL's `generate` call
+        raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(GENERATE_DECODINGS)}.")
     defaults = {"rollout_weights": DEFAULT_ROLLOUT_WEIGHTS, "rollout_decoding": DEFAULT_HF_DECODING}
     changed = [
         f"{name}={getattr(config, name)!r}" for name, default in defaults.items() if getattr(config, name) != default

@@ -141,16 +141,16 @@ def test_tiny_model_end_to_end_writes_predictions_and_summary(tokenizer, svamp, 
     assert len({line.index(value, len(name)) for line, (name, value) in zip(table, rows.items())}) == 1  # aligned
 
 
-def test_a_static_cache_evaluates_as_the_default_cache(tokenizer, svamp, tmp_path):
+def test_a_static_cache_and_a_shrinking_batch_evaluate_as_the_default_cache(tokenizer, svamp, tmp_path):
     model = tiny_llama(len(tokenizer))
     completions = {}
-    for hf_decoding in ("dynamic", "static"):
+    for hf_decoding in ("dynamic", "static", "shrinking"):
         summary = run(
             model, tokenizer, svamp, output_dir=str(tmp_path / hf_decoding), max_new_tokens=8, batch_size=2,
             hf_decoding=hf_decoding,
         )  # fmt: skip
         completions[hf_decoding] = [record["completions"] for record in read_predictions(summary["predictions"])]
-    assert completions["static"] == completions["dynamic"]
+    assert completions["static"] == completions["dynamic"] == completions["shrinking"]
     assert len(completions["static"]) == len(svamp)
 
 

@@ -50,6 +50,7 @@ class ForwardCount:
     [
         ({"rollout_weights": "fp16_copy"}, "valid: policy, bf16_copy"),
         ({"rollout_decoding": "paged"}, "valid: dynamic, static, compiled"),
+        ({"rollout_decoding": "shrinking"}, r"valid: dynamic, static, compiled\."),  # not a setting of `generate`
         ({"rollout_decoding": "compiled", "bf16": True}, "needs rollout_weights='bf16_copy'"),
         ({"rollout_decoding": "static", "cache_implementation": "offloaded"}, "leave cache_implementation unset"),
         ({"rollout_weights": "bf16_copy", "use_vllm": True}, "would be ignored"),
