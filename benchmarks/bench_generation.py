@@ -1,4 +1,5 @@
-"""Generation speed of transformers' `generate` on this machine, in each decoding variant reft-trl can use.
+"""Generation speed of transformers' `generate` on this machine, in each decoding variant reft-trl can use, and of
+reft-trl's shrinking-batch loop and transformers' continuous batching.
 
 SmolLM2-135M-Instruct (`smollm2_path()`, or `--model`) completes real SVAMP P-CoT test prompts (the program's opening
 in the prompt, as the evaluation and the PPO rollouts see them), tokenized and left-padded as `reft_trl.generation`
@@ -18,6 +19,16 @@ Variants (`VARIANTS`):
   rollouts with `rollout_weights="bf16_copy"`. The reference the other bf16 variants' greedy tokens are compared to.
 - `bf16_static`: bfloat16 weights, `hf_decoding="static"` (a cache allocated once, written in place).
 - `bf16_compiled`: bfloat16 weights, `hf_decoding="compiled"` (that cache, the decode step compiled by torch.compile).
+- `bf16_shrinking`: bfloat16 weights, `hf_decoding="shrinking"` (`reft_trl.generation.generate_shrinking`: a row leaves
+  the batch and its cache at its EOS, so the later decode steps compute only the rows still generating).
+- `bf16_continuous`: bfloat16 weights, transformers' continuous batching (`model.generate_batch`): a paged cache, every
+  request of the call admitted at once (`max_requests_per_batch` = the batch size) and dropped at its EOS. It runs on
+  a CPU with the "sdpa" attention, without the block-table decode path (flash attention on CUDA / XPU only), so each
+  step reads the keys and values of all the batch's requests as one packed sequence under a block-diagonal mask: its
+  attention grows with the square of the batch (transformers `generation/continuous_batching/cache.py`, the
+  index-based `update`; `input_outputs.py`, `build_attention_mask`). The prompts are prefilled in chunks of
+  `--cb_max_batch_tokens` tokens (`CB_MAX_BATCH_TOKENS`), since one packed forward of every prompt would cost the square
+  of their total length.
 - on request: `fp32_compiled`; `bf16_compiled_autotune` (Inductor's `max-autotune-no-cudagraphs`, long to compile);
   `bf16_compiled_frozen` (Inductor's `freezing`: weights folded into the graph as constants and prepacked for
   oneDNN; valid for an evaluation only, since a rollout's weights change after every optimizer step).
@@ -26,9 +37,13 @@ Each (variant, batch size) starts with an untimed warm-up call of `WARMUP_TOKENS
 same cache length, which is where compilation happens; its time is reported apart ("first call"). A logits processor
 stamps the clock at every step, splitting each timed call into the prefill (prompt forward) and the decode steps.
 Tokens/s counts the tokens actually generated (up to and including EOS); decode steps/s counts forwards of the whole
-batch. The bound of a decode step is the slower of two limits: reading the bfloat16 weights once at the measured copy
-bandwidth, and the step's matmul FLOPs at the measured 2048^3 bf16 matmul rate (the KV cache is left out). Inductor
-keeps what it compiled in an on-disk cache, so a second run's first calls are shorter than the first run's.
+batch. Continuous batching takes no logits processor of ours: a forward hook stamps its steps instead, and its prefill
+spans several forwards (prompt chunks). Rows: the mean number of sequences a decode step computes (the batch size for
+`generate`, fewer as rows finish in the shrinking and continuous variants; not counted for the compiled variants, whose
+forward is a compiled graph). The bound of a decode step is the slower of two limits: reading the bfloat16 weights
+once at the measured copy bandwidth, and the matmul FLOPs of its rows at the measured 2048^3 bf16 matmul rate (the KV
+cache is left out). Inductor keeps what it compiled in an on-disk cache, so a second run's first calls are shorter
+than the first run's.
 
 Greedy tokens of each variant are compared with the reference of its precision (`bf16` for the bf16 variants, `fp32`
 for `fp32_compiled` and `autocast` when `fp32` ran, else `bf16`): the share of identical sequences is reported, and
@@ -36,6 +51,7 @@ bf16 rounding may make a few diverge.
 
     python benchmarks/bench_generation.py                                      # the defaults
     python benchmarks/bench_generation.py --variants bf16 bf16_compiled --batch_sizes 8 16 32 64 128
+    python benchmarks/bench_generation.py --variants bf16 bf16_static bf16_shrinking bf16_continuous --batch_sizes 64
     python benchmarks/bench_generation.py --model path/to/tiny --max_new_tokens 16 --sample_new_tokens 8   # smoke
 """
 
@@ -60,7 +76,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "generation"
 VARIANTS = {
-    # name: (weights dtype, hf_decoding, under autocast, changes to the CompileConfig of "compiled")
+    # name: (weights dtype, hf_decoding or CONTINUOUS, under autocast, changes to the CompileConfig of "compiled")
     "fp32": ("float32", "dynamic", False, None),
     "autocast": ("float32", "dynamic", True, None),
     "bf16": ("bfloat16", "dynamic", False, None),
@@ -69,7 +85,11 @@ VARIANTS = {
     "fp32_compiled": ("float32", "compiled", False, None),
     "bf16_compiled_autotune": ("bfloat16", "compiled", False, {"mode": "max-autotune-no-cudagraphs"}),
     "bf16_compiled_frozen": ("bfloat16", "compiled", False, {"mode": None, "options": {"freezing": True}}),
+    "bf16_shrinking": ("bfloat16", "shrinking", False, None),
+    "bf16_continuous": ("bfloat16", "continuous", False, None),
 }
+CONTINUOUS = "continuous"
+"""The decoding of transformers' continuous batching (`generate_batch`), not an `hf_decoding`."""
 DEFAULT_VARIANTS = ("autocast", "bf16", "bf16_static", "bf16_compiled")
 DEFAULT_BATCH_SIZES = (8, 64)
 DEFAULT_SAMPLE_BATCH_SIZES = (8,)
@@ -77,6 +97,8 @@ DEFAULT_MAX_NEW_TOKENS = 160
 """The evaluation's completion budget in the issue (SVAMP P-CoT programs)."""
 DEFAULT_SAMPLE_NEW_TOKENS = 64
 WARMUP_TOKENS = 8
+CB_MAX_BATCH_TOKENS = 512
+"""Tokens per forward of continuous batching: prompt chunks plus one token per decoding request."""
 SEED = 0
 BANDWIDTH_BYTES = 512 * 2**20
 MATMUL_SIZE = 2048
@@ -98,6 +120,26 @@ class StepClock:
     def __call__(self, input_ids, scores):
         self.stamps.append(time.perf_counter())
         return scores
+
+
+class ForwardLog:
+    """Forward hooks on a model: the query tokens of every forward (the rows of a decode step) and, on request, a clock
+    stamped after each forward (continuous batching, which takes no logits processor of ours)."""
+
+    def __init__(self, model, stamp: bool):
+        self.rows: list[int] = []
+        self.stamps: list[float] = []
+        self.handles = [model.register_forward_pre_hook(self.count, with_kwargs=True)]
+        if stamp:
+            self.handles.append(model.register_forward_hook(lambda *args: self.stamps.append(time.perf_counter())))
+
+    def count(self, module, args, kwargs):
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        self.rows.append(input_ids.numel() if input_ids is not None else 0)
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
 
 
 # Machine limits
@@ -161,11 +203,11 @@ def load_variant(name: str, path: str):
 def generation_config(name: str, model, tokenizer, max_new_tokens: int, sampled: bool):
     from transformers import GenerationConfig
 
-    from reft_trl.generation import _eos_token_ids, hf_decoding_settings
+    from reft_trl.generation import GENERATE_DECODINGS, _eos_token_ids, hf_decoding_settings
 
     _, hf_decoding, _, compile_changes = VARIANTS[name]
     eos_ids = _eos_token_ids(model, tokenizer)
-    settings = hf_decoding_settings(hf_decoding, model)
+    settings = hf_decoding_settings(hf_decoding, model) if hf_decoding in GENERATE_DECODINGS else {}
     for field_name, value in (compile_changes or {}).items():
         setattr(settings["compile_config"], field_name, value)
     config = GenerationConfig(
@@ -180,31 +222,92 @@ def generation_config(name: str, model, tokenizer, max_new_tokens: int, sampled:
     return config, eos_ids
 
 
-def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed):
-    """One `generate` call: (completion token lists cut after EOS, steps, prefill seconds, decode seconds, total)."""
+def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, args=None):
+    """One call of the variant's decoding: (completion token lists, steps, prefill seconds, decode seconds, total,
+    mean rows per decode step or None)."""
     from transformers import LogitsProcessorList
 
     from reft_trl.generation import grouped_kv_attention
 
     _, hf_decoding, autocast, _ = VARIANTS[name]
     clock = StepClock()
+    log = ForwardLog(model, stamp=hf_decoding == CONTINUOUS) if hf_decoding != "compiled" else None
     torch.manual_seed(seed)
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     grad = torch.no_grad() if autocast else torch.inference_mode()  # as TRL's rollouts / reft_trl.generation
-    with grad, precision, grouped_kv_attention(hf_decoding, model):
-        start = time.perf_counter()
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=config,
-            logits_processor=LogitsProcessorList([clock]),
-        )
-        end = time.perf_counter()
-    completions = output[:, input_ids.shape[1] :].tolist()
+    try:
+        with grad, precision, grouped_kv_attention(hf_decoding, model):
+            start = time.perf_counter()
+            if hf_decoding == "shrinking":
+                completions = shrinking_call(model, input_ids, attention_mask, config, clock)
+            elif hf_decoding == CONTINUOUS:
+                completions = continuous_call(model, input_ids, attention_mask, config, seed, args)
+                clock.stamps = log.stamps
+            else:
+                output = model.generate(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    generation_config=config,
+                    logits_processor=LogitsProcessorList([clock]),
+                )
+                completions = output[:, input_ids.shape[1] :].tolist()
+            end = time.perf_counter()
+    finally:
+        if log is not None:
+            log.remove()
     steps = len(clock.stamps)
     prefill = clock.stamps[0] - start
     decode = clock.stamps[-1] - clock.stamps[0]
-    return completions, steps, prefill, decode, end - start
+    rows = statistics.mean(log.rows[1:]) if log is not None and len(log.rows) > 1 else None
+    return completions, steps, prefill, decode, end - start, rows
+
+
+def shrinking_call(model, input_ids, attention_mask, config, clock):
+    """`generate_shrinking` with the config's settings; `min_new_tokens` through transformers' own processor."""
+    from transformers import MinNewTokensLengthLogitsProcessor
+
+    from reft_trl.generation import generate_shrinking
+
+    processors = [clock]
+    if config.min_new_tokens:
+        processors.append(
+            MinNewTokensLengthLogitsProcessor(input_ids.shape[1], config.min_new_tokens, config.eos_token_id)
+        )
+    sampling = dict(temperature=config.temperature, top_k=config.top_k, top_p=config.top_p) if config.do_sample else {}
+    return generate_shrinking(
+        model, input_ids, attention_mask, config.max_new_tokens, config.eos_token_id, greedy=not config.do_sample,
+        logits_processor=processors, **sampling,
+    )  # fmt: skip
+
+
+def continuous_call(model, input_ids, attention_mask, config, seed, args):
+    """`model.generate_batch` on the unpadded prompts: every request admitted at once, the paged cache sized for all
+    of them. Continuous batching drops `min_new_tokens` (its processor is not supported), so a run to the full length
+    is asked for by disabling EOS instead."""
+    from transformers import ContinuousBatchingConfig
+
+    prompts = [row[mask.bool()].tolist() for row, mask in zip(input_ids, attention_mask, strict=True)]
+    config = copy.deepcopy(config)
+    if config.min_new_tokens:
+        config.min_new_tokens, config.eos_token_id = 0, -1
+    longest = max(len(prompt) for prompt in prompts) + config.max_new_tokens
+    page_size = ContinuousBatchingConfig.page_size
+    cb_config = ContinuousBatchingConfig(
+        num_blocks=len(prompts) * -(-longest // page_size) + 1,
+        max_batch_tokens=max(args.cb_max_batch_tokens if args else CB_MAX_BATCH_TOKENS, len(prompts)),
+        max_requests_per_batch=len(prompts),
+        use_cuda_graph=False,
+        use_async_batching=False,
+        seed=seed,
+    )
+    outputs = model.generate_batch(
+        prompts, generation_config=config, continuous_batching_config=cb_config, warmup=False
+    )
+    ordered = sorted(outputs.values(), key=lambda output: int(output.request_id.rsplit("_", 1)[-1]))
+    failed = [output.error for output in ordered if output.error]
+    if failed or len(ordered) != len(prompts):
+        raise RuntimeError(f"Continuous batching returned {len(ordered)} of {len(prompts)} requests: {failed[:3]}")
+    return [list(output.generated_tokens) for output in ordered]
 
 
 def until_eos(row: list[int], eos_ids: list[int]) -> list[int]:
@@ -223,22 +326,25 @@ def measure(name, model, tokenizer, prompt_ids, batch_size, workload, args, size
     rows = prompt_ids[:batch_size]
     config, eos_ids = generation_config(name, model, tokenizer, new_tokens, sampled)
     input_ids, attention_mask = _left_pad(rows, config.pad_token_id, model.device)
-    if VARIANTS[name][1] != "dynamic":
+    if VARIANTS[name][1] in ("static", "compiled"):
         # one cache length for the warm-up and the timed calls of both workloads: compiled once per batch size
         config.max_cache_len = input_ids.shape[1] + max(args.max_new_tokens, args.sample_new_tokens)
     model.__dict__.pop("_previous_max_cache_length", None)  # each run sized by its own prompts
 
     warmup = copy.deepcopy(config)
     warmup.max_new_tokens = warmup.min_new_tokens = WARMUP_TOKENS
-    first_call = _timed(lambda: run_once(name, model, tokenizer, input_ids, attention_mask, warmup, args.seed))
+    first_call = _timed(lambda: run_once(name, model, tokenizer, input_ids, attention_mask, warmup, args.seed, args))
 
-    completions, steps, prefill, decode, total = run_once(
-        name, model, tokenizer, input_ids, attention_mask, config, args.seed
+    completions, steps, prefill, decode, total, rows = run_once(
+        name, model, tokenizer, input_ids, attention_mask, config, args.seed, args
     )
-    completions = [until_eos(row, eos_ids) for row in completions]
+    if not sampled:  # sampled rows run to the full length (EOS masked, or disabled for continuous batching)
+        completions = [until_eos(row, eos_ids) for row in completions]
     generated = sum(len(row) for row in completions)
     step_s = decode / max(steps - 1, 1)
-    bound = step_bound_s(sizes, batch_size, machine["bandwidth_bytes_per_s"], machine["bf16_matmul_flop_per_s"])
+    bound = step_bound_s(
+        sizes, rows or batch_size, machine["bandwidth_bytes_per_s"], machine["bf16_matmul_flop_per_s"]
+    )
     return {
         "variant": name,
         "workload": workload,
@@ -251,11 +357,12 @@ def measure(name, model, tokenizer, prompt_ids, batch_size, workload, args, size
         "decode_steps": steps,
         "decode_step_ms": 1000 * step_s,
         "decode_steps_per_s": 1 / step_s,
+        "decode_rows_per_step": rows,
         "generated_tokens": generated,
         "tokens_per_s": generated / total,
         "slot_tokens_per_s": batch_size * steps / total,
         "slot_use": generated / (batch_size * steps),
-        "decode_tokens_per_s": batch_size / step_s,
+        "decode_tokens_per_s": (rows or batch_size) / step_s,
         "bound_step_ms": 1000 * bound,
         "share_of_bound": bound / step_s,
         "completions": completions if not sampled else None,
@@ -321,17 +428,17 @@ def today_of(results: list[dict], workload: str, batch_size: int) -> dict | None
 def format_table(results: list[dict], machine: dict) -> str:
     header = (
         f"{'workload':<9} {'B':>4} {'variant':<23} {'first s':>8} {'prefill s':>9} {'ms/step':>8} {'dec tok/s':>9} "
-        f"{'tok/s':>7} {'x today':>8} {'bound':>6} {'use':>5} {'same':>6}"
+        f"{'tok/s':>7} {'x today':>8} {'bound':>6} {'use':>5} {'rows':>5} {'same':>6}"
     )
     lines = [
         f"machine: {machine['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s copy, "
         f"{machine['bf16_matmul_flop_per_s'] / 1e9:.0f} GFLOP/s bf16 matmul, "
         f"{machine['fp32_matmul_flop_per_s'] / 1e9:.0f} GFLOP/s fp32, {machine['threads']} threads",
-        "first s: the untimed first call (compilation); dec tok/s: B / decode step time; tok/s: generated tokens (to "
-        "EOS) / wall time, prefill included; x today: tok/s against autocast (sampling) or bf16 (greedy), target "
+        "first s: the untimed first call (compilation); dec tok/s: rows / decode step time; tok/s: generated tokens "
+        "(to EOS) / wall time, prefill included; x today: tok/s against autocast (sampling) or bf16 (greedy), target "
         f"{TARGET_SPEEDUP:g}x; bound: the decode step's share of its limit (bf16 weights read once, or its matmul "
-        "FLOPs); use: share of the B x steps slots that held a generated token; same: greedy sequences identical to "
-        "the reference's",
+        "FLOPs); use: share of the B x steps slots that held a generated token; rows: sequences a decode step computes "
+        "(mean); same: greedy sequences identical to the reference's",
         header,
         "-" * len(header),
     ]
@@ -339,10 +446,12 @@ def format_table(results: list[dict], machine: dict) -> str:
         base = today_of(results, r["workload"], r["batch_size"])
         speedup = r["tokens_per_s"] / base["tokens_per_s"] if base else float("nan")
         same = f"{r['identical_share']:.0%}" if "identical_share" in r else "-"
+        rows = f"{r['decode_rows_per_step']:.1f}" if r["decode_rows_per_step"] is not None else "-"
         lines.append(
             f"{r['workload']:<9} {r['batch_size']:>4} {r['variant']:<23} {r['first_call_s']:>8.1f} "
             f"{r['prefill_s']:>9.2f} {r['decode_step_ms']:>8.1f} {r['decode_tokens_per_s']:>9.0f} "
-            f"{r['tokens_per_s']:>7.0f} {speedup:>8.2f} {r['share_of_bound']:>6.0%} {r['slot_use']:>5.0%} {same:>6}"
+            f"{r['tokens_per_s']:>7.0f} {speedup:>8.2f} {r['share_of_bound']:>6.0%} {r['slot_use']:>5.0%} {rows:>5} "
+            f"{same:>6}"
         )
     return "\n".join(lines)
 
@@ -360,6 +469,10 @@ def parse_args(argv=None):
     parser.add_argument("--max_new_tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
     parser.add_argument("--sample_new_tokens", type=int, default=DEFAULT_SAMPLE_NEW_TOKENS)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--cb_max_batch_tokens", type=int, default=CB_MAX_BATCH_TOKENS,
+        help="bf16_continuous: tokens per forward at most (prompt chunks and one token per decoding request).",
+    )  # fmt: skip
     parser.add_argument("--skip_refresh", action="store_true", help="Do not time the bf16 rollout copy's refresh.")
     parser.add_argument("--output_dir", default=str(RESULTS_DIR))
     return parser.parse_args(argv)

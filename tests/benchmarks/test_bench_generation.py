@@ -52,3 +52,25 @@ def test_a_tiny_run_writes_timings_and_the_greedy_comparison(bench, tokenizer, t
     assert 0 <= results["autocast", "greedy"]["identical_share"] <= 1
     assert all(r["share_of_bound"] > 0 and r["tokens_per_s"] > 0 for r in report["results"])
     assert report["rollout_copy_refresh_ms"] > 0
+
+
+def test_the_shrinking_and_continuous_variants_run_and_report_their_rows(bench, tokenizer, tmp_path, monkeypatch):
+    """Both stop a row at its EOS; in the sampling workload they run to the full length as `generate` does."""
+    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
+    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
+    model = tmp_path / "tiny"
+    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    report = bench.main(
+        ["--model", str(model), "--variants", "bf16", "bf16_shrinking", "bf16_continuous", "--batch_sizes", "3",
+         "--sample_batch_sizes", "2", "--max_new_tokens", "5", "--sample_new_tokens", "3", "--skip_refresh",
+         "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    results = {(r["variant"], r["workload"]): r for r in report["results"]}
+    for name in ("bf16_shrinking", "bf16_continuous"):
+        sampled, greedy = results[name, "sampling"], results[name, "greedy"]
+        assert sampled["generated_tokens"] == 2 * 3 and sampled["decode_steps"] == 3
+        assert greedy["reference"] == "bf16" and 0 <= greedy["identical_share"] <= 1
+        assert 0 < greedy["decode_rows_per_step"] <= 3 and greedy["tokens_per_s"] > 0
+    assert results["bf16", "greedy"]["decode_rows_per_step"] == 3  # generate computes every row at every step
+    assert report["rollout_copy_refresh_ms"] is None
