@@ -113,6 +113,7 @@ def test_every_method_builds_its_trainer_with_the_shared_budget(bench, warm_up, 
     trainer, _ = bench._build_trainer(args, warm_up, str(tmp_path / method), rows)
     passes = bench.ROLLOUT_PASSES if method != "sft" else 1
     assert trainer.args.max_steps == 3 * 2 * passes
+    assert trainer.args.gradient_accumulation_steps == 1  # one optimizer step per --batch_size samples, as documented
     assert (trainer.args.learning_rate, trainer.args.seed, trainer.args.lr_scheduler_type) == (1e-4, 42, "constant")
     assert any(type(callback).__name__ == "WallClockLimit" for callback in trainer.callback_handler.callbacks)
 
