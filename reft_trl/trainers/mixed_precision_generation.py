@@ -71,6 +71,17 @@ class MixedPrecisionGenerationMixin:
 
     _rollout_copy = None
 
+    @property
+    def _rollout_weights(self) -> str:
+        """`args.rollout_weights`; a config without the field (TRL's `GRPOConfig`, online self-training) samples with
+        the policy under autocast."""
+        return getattr(self.args, "rollout_weights", DEFAULT_ROLLOUT_WEIGHTS)
+
+    @property
+    def _rollout_decoding(self) -> str:
+        """`args.rollout_decoding`; transformers' default decoding for a config without the field."""
+        return getattr(self.args, "rollout_decoding", DEFAULT_HF_DECODING)
+
     def _set_up_rollout_decoding(self) -> None:
         """Apply `rollout_decoding` to TRL's generation config and refuse a copy of weights that are not all here."""
         if self.use_vllm or self.use_transformers_continuous_batching:
@@ -78,14 +89,14 @@ class MixedPrecisionGenerationMixin:
         from accelerate.utils import is_peft_model
 
         policy = self.accelerator.unwrap_model(self.model)
-        if self.args.rollout_weights == "bf16_copy" and (
+        if self._rollout_weights == "bf16_copy" and (
             is_peft_model(policy) or self.is_deepspeed_enabled or self.is_fsdp_enabled
         ):
             raise ValueError(
                 "rollout_weights='bf16_copy' copies the weights of a plain causal LM held whole on this process; "
                 "under PEFT, DeepSpeed or FSDP, sample with rollout_weights='policy'."
             )
-        settings = hf_decoding_settings(self.args.rollout_decoding, policy)
+        settings = hf_decoding_settings(self._rollout_decoding, policy)
         for name, value in settings.items():
             setattr(self.generation_config, name, value)
         self.generation_kwargs.update(settings)
@@ -93,12 +104,12 @@ class MixedPrecisionGenerationMixin:
     def _generate_single_turn(self, *args, **kwargs):
         if self.use_vllm:
             return super()._generate_single_turn(*args, **kwargs)
-        if self.args.rollout_weights == "bf16_copy":
+        if self._rollout_weights == "bf16_copy":
             sampling = self._sampling_with_rollout_copy()
         else:
             sampling = self.accelerator.autocast()
         policy = self.accelerator.unwrap_model(self.model)
-        with sampling, grouped_kv_attention(self.args.rollout_decoding, policy):
+        with sampling, grouped_kv_attention(self._rollout_decoding, policy):
             return super()._generate_single_turn(*args, **kwargs)
 
     @contextlib.contextmanager

@@ -156,3 +156,16 @@ def test_a_compiled_rollout_samples_as_the_policy(tokenizer, tmp_path, monkeypat
     trainer.generation_config.cache_implementation = None
     trainer.generation_config.disable_compile = True
     assert rollout(trainer) == compiled
+
+
+def test_a_config_without_the_rollout_fields_samples_with_the_policy_and_default_decoding():
+    """TRL's GRPOConfig and the online self-training config have no rollout_weights / rollout_decoding fields."""
+    from types import SimpleNamespace
+
+    from reft_trl.trainers.mixed_precision_generation import MixedPrecisionGenerationMixin
+
+    trainer = MixedPrecisionGenerationMixin()
+    trainer.args = SimpleNamespace()
+    assert (trainer._rollout_weights, trainer._rollout_decoding) == ("policy", "dynamic")
+    trainer.args = SimpleNamespace(rollout_weights="bf16_copy", rollout_decoding="static")
+    assert (trainer._rollout_weights, trainer._rollout_decoding) == ("bf16_copy", "static")
