@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.util
 import inspect
 import re
+import sys
+import types
+from pathlib import Path
 
 
 def tiny_llama(vocab_size: int, seed: int = 0, tie_word_embeddings: bool = True):
@@ -154,3 +158,12 @@ def argument_dataclasses() -> list[type]:
                 ):
                     found.append(value)
     return sorted(found, key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
+
+
+def load_script(path) -> types.ModuleType:
+    """Import a script that is not in a package (a benchmark, an example) as a module named after its file."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

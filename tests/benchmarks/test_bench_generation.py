@@ -3,25 +3,19 @@ a run writes its JSON with the timings, the bound and the greedy comparison."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.utils import tiny_llama
+from tests.utils import load_script, tiny_llama
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_generation.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_generation", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARK)
 
 
 def test_every_variant_is_described_in_the_docstring(bench):

@@ -3,26 +3,20 @@ SmolLM2 tokenizer."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.utils import tiny_llama
+from tests.utils import load_script, tiny_llama
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_learning_svamp.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_learning_svamp", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARK)
 
 
 @pytest.fixture

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.utils import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_learning_runs.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("compare_learning_runs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _write(folder: Path, scores: dict[str, float], compressed: bool) -> None:
