@@ -79,6 +79,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--max_completion_length", type=int, default=160)
     add("--save_every", type=int, default=4, help="rollouts between checkpoints")
     add("--eval_batch_size", type=int, default=64)
+    add("--hf_decoding", default="shrinking", help="evaluation decoding (reft_trl.generation.HF_DECODINGS); "
+        "shrinking: finished answers leave the batch, greedy tokens as generate's")
     return parser.parse_args(argv)
 
 
@@ -316,7 +318,8 @@ def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
                 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
             evaluate(
                 model, tokenizer, rows, "svamp", args.cot, mode="greedy", max_new_tokens=args.max_completion_length,
-                batch_size=args.eval_batch_size, output_dir=folder, backend="hf", print_summary=False, resume=True,
+                batch_size=args.eval_batch_size, output_dir=folder, backend="hf", hf_decoding=args.hf_decoding,
+                print_summary=False, resume=True,
             )  # fmt: skip
         by_id = {record["item_id"]: record["score"] for record in read_predictions(predictions)}
         results[split] = [bool(by_id[item]) for item in rows["item_id"]]

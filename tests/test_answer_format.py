@@ -114,7 +114,7 @@ def _written_targets(tmp_path, task: str, cot: str) -> str:
         answer = row["answer"]
         value = repr(answer) if task in MULTIPLE_CHOICE_TASKS else answer
         if cot == PCOT:
-            answer_cot = f"{program_prefix(row['question'])}    result = {value}\n    return result"
+            answer_cot = f"{program_prefix(row['question'])}\n    result = {value}\n    return result"
         else:
             answer_cot = f"Working it out gives {answer}."
         rows.append(

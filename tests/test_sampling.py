@@ -20,7 +20,7 @@ def test_a_prefilled_pcot_sample_runs_as_one_program_with_one_solution(monkeypat
     that opening plus the sampled body once, not the opening twice (which ran only because the second `def solution()`
     replaced the first)."""
     rows = load_task("svamp", cot="pcot", split="train", limit=2, program_prefix_in_prompt=True)
-    bodies = [["    return 1", "    return 2"], ["    return 3"]]
+    bodies = [["\n    return 1", "\n    return 2"], ["\n    return 3"]]
     monkeypatch.setattr(sampling, "generate", lambda *args, **kwargs: [list(texts) for texts in bodies])
     programs = []
 
@@ -35,7 +35,7 @@ def test_a_prefilled_pcot_sample_runs_as_one_program_with_one_solution(monkeypat
     assert len(programs) == 3
     for program, prompt, body in zip(programs, [rows[0]["prompt"]] * 2 + [rows[1]["prompt"]], ["1", "2", "3"]):
         assert program.count("def solution(") == 1, program
-        assert program == prompt[prompt.index("def solution(") :] + f"    return {body}"
+        assert program == prompt[prompt.index("def solution(") :] + f"\n    return {body}"
     gold = [float(answer) for answer in rows["answer"]]
     assert scored.rewards == [
         [1.0 if gold[0] == value else 0.1 for value in (1.0, 2.0)],

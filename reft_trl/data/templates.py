@@ -15,10 +15,15 @@ from reft_trl.answer_format import ANSWER_TRIGGER
 
 PROMPT_TEMPLATE = "Question:\n{question}\nAnswer reasoning:\n"
 NCOT_TARGET_TEMPLATE = "{answer_cot}\n" + ANSWER_TRIGGER + " {answer_value}"
-PROGRAM_PREFIX_TEMPLATE = 'def solution():\n    """{question}"""\n'
+PROGRAM_PREFIX_TEMPLATE = 'def solution():\n    """{question}"""'
+"""The opening of a P-CoT program that rollout and evaluation prompts end with. It stops at the docstring's closing
+quotes, one character short of the paper's prefix, which ends with the newline: byte-level BPE tokenizers (SmolLM2's,
+GPT-2's) merge that newline with the body's indentation into one token in the text SFT trains on, so a prompt ending
+in a lone newline token puts the warm-up at a token boundary it never saw (it then starts a second program). Ending
+at the quotes, a prompt's tokens are the first tokens of the SFT text's (`tests/data/test_token_boundary.py`)."""
 
 # `def solution():` and its one docstring, as the P-CoT programs open; group 1 is the docstring text.
-_PROGRAM_HEADER = re.compile(r'def solution\(\):\n    """(.*?)"""\n', re.DOTALL)
+_PROGRAM_HEADER = re.compile(r'def solution\(\):\n    """(.*?)"""', re.DOTALL)
 
 
 def format_prompt(question: str) -> str:
@@ -52,7 +57,7 @@ def program_prefix(question: str) -> str:
     """The opening of a P-CoT program for `question`: the paper force-prefixes it to PPO rollout prompts.
 
     >>> program_prefix("What is 2 + 3?")
-    'def solution():\\n    \"\"\"What is 2 + 3?\"\"\"\\n'
+    'def solution():\\n    \"\"\"What is 2 + 3?\"\"\"'
     """
     return PROGRAM_PREFIX_TEMPLATE.format(question=question.strip())
 
@@ -63,7 +68,7 @@ def split_program(program: str) -> tuple[str, str]:
     Raises `ValueError` when the program does not open that way.
 
     >>> split_program('def solution():\\n    \"\"\"Add.\"\"\"\\n    result = 2 + 3\\n    return result')
-    ('Add.', '    result = 2 + 3\\n    return result')
+    ('Add.', '\\n    result = 2 + 3\\n    return result')
     """
     header = _PROGRAM_HEADER.match(program)
     if header is None:

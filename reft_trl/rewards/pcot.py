@@ -26,7 +26,9 @@ def with_prefilled_text(prompt, completion: str, cot: str = "ncot") -> str:
     A P-CoT prompt that ends with the program's opening (`def solution():` and the question as docstring, as the
     paper's sampling force-prefixes it) makes the model write only the body; the program to run is that opening
     plus the completion. A conversation ending with an assistant message is continued the same way. Otherwise the
-    completion is the whole answer.
+    completion is the whole answer. An opening that ends at the docstring's closing quotes
+    (`reft_trl.data.templates.PROGRAM_PREFIX_TEMPLATE`) gets a newline before a completion that does not start with
+    one, so a body written without it still runs.
 
     >>> prompt = "Question:\\nAdd.\\nAnswer reasoning:\\ndef solution():\\n    # Add.\\n"
     >>> program = with_prefilled_text(prompt, "    return 2 + 3", cot="pcot")
@@ -36,12 +38,20 @@ def with_prefilled_text(prompt, completion: str, cot: str = "ncot") -> str:
     '2 + 3 = 5'
     """
     if not isinstance(prompt, str):
-        return (prompt[-1]["content"] if prompt and prompt[-1]["role"] == "assistant" else "") + completion
+        opening = prompt[-1]["content"] if prompt and prompt[-1]["role"] == "assistant" else ""
+        return _joined(opening, completion) if cot == PCOT else opening + completion
     if cot == PCOT:
         start = prompt.rfind(_SOLUTION_DEF)
         if start != -1:
-            return prompt[start:] + completion
+            return _joined(prompt[start:], completion)
     return completion
+
+
+def _joined(opening: str, completion: str) -> str:
+    """`opening + completion`, with a newline between a docstring's closing quotes and a body that lacks it."""
+    if opening.endswith(_TRIPLE_QUOTES) and not completion.startswith(("\n", "\r")):
+        return opening + "\n" + completion
+    return opening + completion
 
 
 def program_source(completion: str) -> str:

@@ -97,7 +97,7 @@ def test_pcot_train_has_no_offline_default_and_says_what_to_pass():
 def test_pcot_from_the_original_file_gives_questions_without_programs():
     dataset = load_task("gsm8k", "pcot", "train", source="original", limit=3, program_prefix_in_prompt=True)
     assert dataset["completion"] == [None, None, None]
-    assert dataset[0]["prompt"].endswith(f'Answer reasoning:\ndef solution():\n    """{dataset[0]["question"]}"""\n')
+    assert dataset[0]["prompt"].endswith(f'Answer reasoning:\ndef solution():\n    """{dataset[0]["question"]}"""')
 
 
 def test_no_bundled_reft_train_file():

@@ -124,7 +124,7 @@ def test_a_user_pcot_file_with_the_program_prefix(tmp_path):
     path = write_reft_file(tmp_path / "pcot.json", rows)
     dataset = load_task("gsm8k", "pcot", "train", source=str(path), program_prefix_in_prompt=True)
     assert dataset[0]["prompt"] + dataset[0]["completion"] == format_prompt(question) + program
-    assert dataset[0]["completion"] == "    result = 2 + 3\n    return result"
+    assert dataset[0]["completion"] == "\n    result = 2 + 3\n    return result"
 
 
 class FakeHub:

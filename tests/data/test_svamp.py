@@ -58,12 +58,12 @@ def test_program_prefix_moves_from_completion_to_prompt(pcot_rows, caplog):
         assert example["completion"] == split_program(row["answer_cot"])[1]
         if row["answer_cot"].startswith(prefix):
             assert example["prompt"] + example["completion"] == format_prompt(row["question"]) + row["answer_cot"]
-    assert dataset[0]["completion"].startswith("    num_species = 29\n")
+    assert dataset[0]["completion"].startswith("\n    num_species = 29\n")
 
 
 def test_program_prefix_on_the_test_set_has_no_completion():
     example = load_task("svamp", "pcot", "test", program_prefix_in_prompt=True, limit=1)[0]
-    assert example["prompt"].endswith(f'\nAnswer reasoning:\ndef solution():\n    """{example["question"]}"""\n')
+    assert example["prompt"].endswith(f'\nAnswer reasoning:\ndef solution():\n    """{example["question"]}"""')
     assert example["completion"] is None
 
 
@@ -89,7 +89,7 @@ def test_chat_template_with_program_prefix_continues_an_assistant_message():
         {"role": "assistant", "content": program_prefix(question)},
     ]
     assert example["completion"][0]["role"] == "assistant"
-    assert example["completion"][0]["content"].startswith("    num_species = 29")
+    assert example["completion"][0]["content"].startswith("\n    num_species = 29")
 
 
 def test_chat_examples_are_conversational_for_trl():

@@ -39,12 +39,12 @@ def test_pcot_target_is_the_program():
 
 
 def test_program_prefix_exact_string():
-    assert program_prefix("How many pens?") == 'def solution():\n    """How many pens?"""\n'
+    assert program_prefix("How many pens?") == 'def solution():\n    """How many pens?"""'
 
 
 def test_split_program_returns_docstring_and_body():
-    program = program_prefix("Q?") + "    result = 2\n    return result"
-    assert split_program(program) == ("Q?", "    result = 2\n    return result")
+    program = program_prefix("Q?") + "\n    result = 2\n    return result"
+    assert split_program(program) == ("Q?", "\n    result = 2\n    return result")
     with pytest.raises(ValueError, match="def solution"):
         split_program("result = 2")
 
