@@ -79,8 +79,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--max_completion_length", type=int, default=160)
     add("--save_every", type=int, default=4, help="rollouts between checkpoints")
     add("--eval_batch_size", type=int, default=64)
-    add("--hf_decoding", default="shrinking", help="evaluation decoding (reft_trl.generation.HF_DECODINGS); "
-        "shrinking: finished answers leave the batch, greedy tokens as generate's")
+    add(
+        "--hf_decoding",
+        default="shrinking",
+        help="evaluation decoding (reft_trl.generation.HF_DECODINGS); "
+        "shrinking: finished answers leave the batch, greedy tokens as generate's",
+    )
     return parser.parse_args(argv)
 
 
