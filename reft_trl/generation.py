@@ -1,10 +1,11 @@
 """Sample completions from a model: vLLM when it is installed, else batched Hugging Face `generate`.
 
 Evaluation and the trainers' sampling of training questions (`reft_trl.sampling`: verifier data, offline
-self-training) both generate here. Prompts are tokenized as TRL's trainers tokenize them, so a model is evaluated on the token sequences it was trained
-on: a plain-text prompt with the tokenizer's special tokens (BOS where the tokenizer adds one), a conversational
-prompt through the chat template with the generation prompt (or, when it ends with an assistant message such as the
-P-CoT program prefix, continuing that message). Both backends receive the same token ids.
+self-training) both generate here. Prompts are tokenized as the trainers' rollouts tokenize them (TRL's, and
+`reft_trl.trainers.continued_prompts`), so a model is evaluated on the token sequences it was trained on: a plain-text
+prompt with the tokenizer's special tokens (BOS where the tokenizer adds one), a conversational prompt through the chat
+template with the generation prompt (or, when it ends with an assistant message such as the P-CoT program prefix,
+continuing that message). Both backends receive the same token ids.
 
 >>> from transformers import AutoTokenizer
 >>> tokenizer = AutoTokenizer.from_pretrained("path/to/sft-checkpoint")  # doctest: +SKIP
@@ -99,27 +100,33 @@ def load_generation_model(
     return AutoModelForCausalLM.from_pretrained(model_or_path, dtype=dtype).to(device).eval()
 
 
-def render_prompt(tokenizer, prompt) -> str:
+def render_prompt(tokenizer, prompt, **chat_template_kwargs) -> str:
     """A prompt as text: plain text unchanged, a conversation through the chat template.
 
     A conversation ending with a user message gets the generation prompt; one ending with an assistant message (the
     P-CoT program prefix of `load_task(..., template="chat", program_prefix_in_prompt=True)`) is continued.
+    `chat_template_kwargs` go to the template (a trainer's `args.chat_template_kwargs`).
     """
     if isinstance(prompt, str):
         return prompt
     continues = prompt[-1]["role"] == "assistant"
     return tokenizer.apply_chat_template(
-        prompt, tokenize=False, add_generation_prompt=not continues, continue_final_message=continues
+        prompt,
+        tokenize=False,
+        add_generation_prompt=not continues,
+        continue_final_message=continues,
+        **chat_template_kwargs,
     )
 
 
-def encode_prompt(tokenizer, prompt, completion: str = "") -> list[int]:
-    """Token ids of `prompt` (plus `completion`), as TRL's trainers tokenize a prompt.
+def encode_prompt(tokenizer, prompt, completion: str = "", **chat_template_kwargs) -> list[int]:
+    """Token ids of `prompt` (plus `completion`), as reft-trl's trainers tokenize a prompt (the rollouts of PPO and
+    online self-training: `reft_trl.trainers.continued_prompts`).
 
     Plain text gets the tokenizer's special tokens (a BOS where it adds one); a rendered chat template has them
     already.
     """
-    text = render_prompt(tokenizer, prompt) + completion
+    text = render_prompt(tokenizer, prompt, **chat_template_kwargs) + completion
     return tokenizer(text, add_special_tokens=isinstance(prompt, str))["input_ids"]
 
 

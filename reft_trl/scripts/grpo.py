@@ -1,6 +1,8 @@
 """The critic-free alternative to ReFT's PPO stage: TRL's own `GRPOTrainer` with the ReFT answer reward.
 
-The logic behind `examples/grpo_reft.py` and `reft-trl grpo`.
+The logic behind `examples/grpo_reft.py` and `reft-trl grpo`. The one change to TRL's trainer is the PPO stage's
+`ContinuedPromptsMixin`: with `template="chat"` a P-CoT prompt ends with the program's opening as the assistant's
+message, which the rollouts continue.
 """
 
 from __future__ import annotations
@@ -56,7 +58,12 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
 
     from reft_trl.preflight import check_model_path, require_rows
     from reft_trl.rewards import get_reward
+    from reft_trl.trainers.continued_prompts import ContinuedPromptsMixin
     from reft_trl.trainers.tokenization import drop_long_prompts, fill_special_tokens
+
+    class ReFTGRPOTrainer(ContinuedPromptsMixin, GRPOTrainer):
+        """TRL's `GRPOTrainer`, continuing a prompt that ends with the assistant's message (`template="chat"`, P-CoT's
+        opening in the prompt) as the PPO stage and evaluation do, where TRL would close it and open a new turn."""
 
     if script_args.task is None:
         raise ValueError("Set `task` (gsm8k, svamp, mathqa, mathqa_numeric) in the recipe or on the command line.")
@@ -76,7 +83,7 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
     dataset = drop_long_prompts(dataset, tokenizer, script_args.max_prompt_length)
     require_rows(dataset, f"the GRPO training set (prompts of at most {script_args.max_prompt_length} tokens)")
 
-    trainer = GRPOTrainer(
+    trainer = ReFTGRPOTrainer(
         model=model_args.model_name_or_path,
         reward_funcs=get_reward(script_args.task, script_args.cot),
         args=training_args,

@@ -24,6 +24,7 @@ from trl.trainer.utils import pad
 
 from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
+from .continued_prompts import ContinuedPromptsMixin
 from .default_rewards import default_reward_funcs
 from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
@@ -34,7 +35,7 @@ from .tokenization import drop_long_prompts, load_rollout_policy
 GOLD_COLUMN = "completion"
 
 
-class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, RolloutScoresMixin, GRPOTrainer):
+class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, ContinuedPromptsMixin, RolloutScoresMixin, GRPOTrainer):
     """
     Trainer for the online self-training baseline of the ReFT paper: from the warm-up (SFT) model, sample one solution
     per training question, keep those with reward exactly 1, and train with cross-entropy on them (weight 0.5) and on

@@ -1,8 +1,10 @@
 """`ReFTPPOTrainer`: PPO with a critic, the KL penalty in the reward and GAE, on TRL's `GRPOTrainer`.
 
 What comes from TRL unchanged: the data loader and sampler, generation (transformers or vLLM), reward-function plumbing
-and its logging, PEFT wrapping, DeepSpeed / FSDP preparation, checkpointing and the optimisation loop. What this class
-adds, each in one named override or private verb:
+and its logging, PEFT wrapping, DeepSpeed / FSDP preparation, checkpointing and the optimisation loop; prompts are
+tokenized by TRL, except that a conversation ending with the assistant's message (the chat template's P-CoT opening) is
+continued, as evaluation does (`ContinuedPromptsMixin`). What this class adds, each in one named override or private
+verb:
 
 - `_generate_and_score_completions`: after TRL's rollout and scoring (the raw scores kept by `RolloutScoresMixin`),
   one no-grad forward of the policy gives the rollout log-probs and the critic's values; then KL-shaped rewards ->
@@ -36,6 +38,7 @@ from trl.trainer.utils import (
 from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
 from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
+from .continued_prompts import ContinuedPromptsMixin
 from .default_rewards import default_reward_funcs as _default_reward_funcs
 from .mixed_precision_generation import MixedPrecisionGenerationMixin
 from .paper import REFT_PAPER
@@ -66,7 +69,9 @@ REFERENCE_ADAPTER = "ref"
 logger = logging.get_logger(__name__)
 
 
-class ReFTPPOTrainer(AtomicCheckpointsMixin, MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrainer):
+class ReFTPPOTrainer(
+    AtomicCheckpointsMixin, ContinuedPromptsMixin, MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrainer
+):
     """
     Trainer for ReFT's reinforcement-learning stage: PPO from the warm-up (SFT) model, with a programmatic answer
     reward, a per-token KL penalty to the warm-up model inside the reward, a value head on the policy's last hidden

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+from ..generation import encode_prompt
+
 ROLLOUT_PADDING_SIDE = "left"
 """Where a tokenizer loaded for a trainer that generates rollouts pads: generation continues left-padded prompts."""
 
@@ -87,11 +89,10 @@ def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, c
 
 
 def prompt_length(tokenizer, prompt) -> int:
-    """Tokens in a prompt as the trainers feed it: plain text as is, a conversation through the chat template."""
-    if isinstance(prompt, list):
-        ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
-        return len(ids if isinstance(ids, list) else ids["input_ids"])  # a BatchEncoding in transformers 5
-    return len(tokenizer(prompt)["input_ids"])
+    """Tokens in a prompt as the trainers feed it (`reft_trl.generation.encode_prompt`): plain text as is, a
+    conversation through the chat template, with the generation prompt or, when it ends with the assistant's message
+    (the P-CoT opening), continuing that message (`continued_prompts`)."""
+    return len(encode_prompt(tokenizer, prompt))
 
 
 def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):

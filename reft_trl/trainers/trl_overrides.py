@@ -25,6 +25,9 @@ TRL_OVERRIDES = (
      "ReFTPPOTrainer (clipped policy + value loss), OnlineSelfTrainingTrainer (cross-entropy)"),
     ("GRPOTrainer", "_prepare_inputs", ("self", "generation_batch"),
      "ReFTPPOTrainer (a fresh mini-batch shuffle each PPO epoch; reads _buffered_inputs and _step)"),
+    ("GRPOTrainer", "_tokenize_prompts", ("self", "prompts"),
+     "ContinuedPromptsMixin (a conversation ending with the assistant's message is continued, not closed), also in "
+     "the GRPO script's trainer"),
     ("GRPOTrainer", "_generate_single_turn",
      ("self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"),
      "MixedPrecisionGenerationMixin (autocast, or the bf16 copy as `model_wrapped`), "

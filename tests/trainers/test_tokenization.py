@@ -38,6 +38,15 @@ def test_conversational_prompts_are_measured_through_the_chat_template(tokenizer
     assert prompt_length(tokenizer, conversation) > prompt_length(tokenizer, "1+1=")
 
 
+def test_a_prompt_ending_with_the_assistants_message_is_measured_continued(tokenizer):
+    """The chat P-CoT prompt ends with the program's opening, which rollouts continue: no end of turn, no new turn."""
+    from reft_trl.generation import encode_prompt
+
+    opened = [{"role": "user", "content": "1+1="}, {"role": "assistant", "content": "def solution():"}]
+    closed = tokenizer.apply_chat_template(opened, tokenize=True, add_generation_prompt=True, return_dict=True)
+    assert prompt_length(tokenizer, opened) == len(encode_prompt(tokenizer, opened)) < len(closed["input_ids"])
+
+
 def test_galactica_style_tokenizer_gets_eos_and_pad_from_the_config(tokenizer_path):
     from transformers import AutoTokenizer
 
