@@ -82,6 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add(
         "--hf_decoding",
         default="shrinking",
+        choices=("dynamic", "static", "compiled", "shrinking"),
         help="evaluation decoding (reft_trl.generation.HF_DECODINGS); "
         "shrinking: finished answers leave the batch, greedy tokens as generate's",
     )

@@ -58,9 +58,10 @@ def load_task(
             (`[{"role": "user", ...}]` prompts, `[{"role": "assistant", ...}]` completions), same text.
         skip_bad_rows: leave out rows that fail validation (with a warning) instead of raising `DataFormatError`.
         limit: keep the first `limit` examples.
-        program_prefix_in_prompt: P-CoT only: move `def solution():\\n    \"\"\"{question}\"\"\"\\n` from the
+        program_prefix_in_prompt: P-CoT only: move `def solution():\\n    \"\"\"{question}\"\"\"` from the
             start of the completion to the end of the prompt, as the paper's PPO rollouts force-prefix it
-            (with `template="chat"`, as a final assistant message that the model continues).
+            (with `template="chat"`, as a final assistant message that the model continues); the completion starts
+            with the newline after the docstring (`reft_trl.data.templates.PROGRAM_PREFIX_TEMPLATE` says why).
     """
     check_choice("task", task, TASKS)
     return TASK_LOADERS[task](

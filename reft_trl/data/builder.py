@@ -199,6 +199,8 @@ class _Builder:
             docstring, body = split_program(program)
         except ValueError as error:
             raise DataFormatError(str(error), field="answer_cot") from None
+        if not body.strip():
+            raise DataFormatError(f"program has no body after its docstring: {program[:60]!r}", field="answer_cot")
         if docstring != question:
             self.replaced_docstrings += 1
         return body

@@ -63,7 +63,8 @@ def program_prefix(question: str) -> str:
 
 
 def split_program(program: str) -> tuple[str, str]:
-    """Split a P-CoT program into `(docstring, body)` after its `def solution():` header and docstring line.
+    """Split a P-CoT program into `(docstring, body)` after its `def solution():` header and docstring (the body
+    keeps the newline that follows the docstring).
 
     Raises `ValueError` when the program does not open that way.
 

@@ -6,7 +6,7 @@
 4. Greedy evaluation of warm-up and ReFT on held-out test problems (`reft_trl.evaluation.evaluate`).
 5. A printed table, `results.json` and `training_curves.png` (reward, accuracy, KL, value loss) in `output_dir`.
 
-The defaults fit a 2-core CPU in about 15 minutes; flags scale it up: `--train_limit 0` (all training data),
+The defaults take about 15 minutes on a 2-core CPU with native bf16 (longer without); flags scale it up: `--train_limit 0` (all training data),
 `--task gsm8k`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set), `--use_vllm` (GPU), and on a GPU the runs
 switch to bf16 by themselves. The settings depart from the paper's where a 135M model on a CPU needs it (higher
 learning rates, short completions, a small slice of data); the paper's own settings are in `recipes/`.
@@ -39,6 +39,8 @@ OUTPUTS = {
     "eval": "predictions and summaries of both evaluations",
 }
 """The demo's output folders and what each holds."""
+PAPER_KL_COEF = {"ncot": 0.05, "pcot": 0.01}
+"""The paper's KL coefficient for each kind of chain of thought, the demo's default `kl_coef`."""
 TEXT_WIDTH = 100
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 PPO_LEGEND = (
@@ -75,8 +77,8 @@ class DemoArguments:
         PPO optimizer steps (2 per rollout: 2 PPO epochs).
     ppo_learning_rate (`float`, *optional*, defaults to `2e-6`):
         PPO learning rate (paper: 3e-7 for 7B).
-    kl_coef (`float`, *optional*, defaults to `0.01`):
-        KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT).
+    kl_coef (`float` or `None`, *optional*, defaults to `None`):
+        KL coefficient; None: the paper's value for the CoT (0.05 N-CoT, 0.01 P-CoT).
     batch_size (`int`, *optional*, defaults to `8`):
         Questions per device and step in both stages.
     max_completion_length (`int`, *optional*, defaults to `128`):
@@ -106,7 +108,10 @@ class DemoArguments:
     sft_learning_rate: float = field(default=5e-5, metadata={"help": "Warm-up learning rate (paper: 1e-5 for 7B)."})
     ppo_steps: int = field(default=12, metadata={"help": "PPO optimizer steps (2 per rollout: 2 PPO epochs)."})
     ppo_learning_rate: float = field(default=2e-6, metadata={"help": "PPO learning rate (paper: 3e-7 for 7B)."})
-    kl_coef: float = field(default=0.01, metadata={"help": "KL coefficient (paper: 0.05 N-CoT, 0.01 P-CoT)."})
+    kl_coef: float | None = field(
+        default=None,
+        metadata={"help": "KL coefficient; None: the paper's value for the CoT (0.05 N-CoT, 0.01 P-CoT)."},
+    )
     batch_size: int = field(default=8, metadata={"help": "Questions per device and step in both stages."})
     max_completion_length: int = field(default=128, metadata={"help": "Generated tokens per rollout / answer."})
     eval_batch_size: int = field(default=64, metadata={"help": "Sequences per generate call in the evaluation."})
@@ -134,9 +139,13 @@ def _run(args: DemoArguments) -> dict:
 
     from reft_trl.data import load_task
     from reft_trl.embedded_model import smollm2_path
+    from reft_trl.generation import check_hf_decoding
 
     from .console import human_size, stage
 
+    check_hf_decoding(args.hf_decoding)  # before minutes of training, not at the evaluation
+    if args.kl_coef is None:
+        args.kl_coef = PAPER_KL_COEF[args.cot]
     started = time.perf_counter()
     os.makedirs(args.output_dir, exist_ok=True)
     on_gpu = torch.cuda.is_available()

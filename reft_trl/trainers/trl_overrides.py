@@ -56,6 +56,11 @@ GRPO_CONFIG_POST_INIT_SHA256 = "e833cd8d6b4619adbd1742442b546a96e2aef814e31c20b5
 """SHA-256 of the source of `trl.GRPOConfig.__post_init__` that `one_generation.grpo_post_init_one_generation_allowed`
 was checked against (TRL 1.16.0)."""
 
+TOKENIZE_PROMPTS_SHA256 = "d2d27f7c9bfda85f1c3225785fa2f09466c428803be6afa8a6c46290f7171a15"
+"""SHA-256 of the source of `trl.GRPOTrainer._tokenize_prompts` (TRL 1.16.0) that `ContinuedPromptsMixin` was checked
+against: its text path returns `(prompt_ids, None, {})`, uses `chat_template` only with tools, and reads `_is_vlm`,
+`tools`, `environment_factories` and `chat_template_kwargs`."""
+
 SAVE_CHECKPOINT_SHA256 = {
     "transformers.Trainer._save_checkpoint": "a9111e30faa9933986e022e56b5af81fd990356db64d727b4c320c852283bf3b",
     "trl.GRPOTrainer._save_checkpoint": "ec91bde1236491119dc68afed1d02f087b62b17f910521f8e4ba1360cc0b0e20",

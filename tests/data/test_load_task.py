@@ -127,6 +127,21 @@ def test_a_user_pcot_file_with_the_program_prefix(tmp_path):
     assert dataset[0]["completion"] == "\n    result = 2 + 3\n    return result"
 
 
+def test_a_pcot_program_without_a_body_is_a_bad_row(tmp_path):
+    question = "Tom has 2 pens and buys 3. How many?"
+    rows = [
+        {
+            "item_id": "g_0",
+            "question": question,
+            "answer_cot": f'def solution():\n    """{question}"""',
+            "answer_value": "5",
+        }
+    ]
+    path = write_reft_file(tmp_path / "pcot.json", rows)
+    with pytest.raises(ValueError, match="no body after its docstring"):
+        load_task("gsm8k", "pcot", "train", source=str(path), program_prefix_in_prompt=True)
+
+
 class FakeHub:
     """Stands in for `datasets.load_dataset`: records the call and returns Hub-shaped rows."""
 

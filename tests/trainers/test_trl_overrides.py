@@ -9,7 +9,12 @@ import inspect
 import pytest
 import trl
 
-from reft_trl.trainers.trl_overrides import GRPO_CONFIG_POST_INIT_SHA256, SAVE_CHECKPOINT_SHA256, TRL_OVERRIDES
+from reft_trl.trainers.trl_overrides import (
+    GRPO_CONFIG_POST_INIT_SHA256,
+    SAVE_CHECKPOINT_SHA256,
+    TOKENIZE_PROMPTS_SHA256,
+    TRL_OVERRIDES,
+)
 
 
 @pytest.mark.parametrize(("class_name", "method", "parameters", "where"), TRL_OVERRIDES, ids=lambda v: str(v)[:40])
@@ -44,6 +49,15 @@ def test_grpo_config_post_init_is_the_checked_one():
     assert digest == GRPO_CONFIG_POST_INIT_SHA256, (
         "trl.GRPOConfig.__post_init__ changed: re-read it, check reft_trl/trainers/one_generation.py still lets one "
         "generation per question through and every other check run, then record the new digest in trl_overrides.py."
+    )
+
+
+def test_grpo_tokenize_prompts_is_the_checked_one():
+    source = inspect.getsource(trl.GRPOTrainer._tokenize_prompts)
+    assert hashlib.sha256(source.encode()).hexdigest() == TOKENIZE_PROMPTS_SHA256, (
+        "trl.GRPOTrainer._tokenize_prompts changed: re-read it, check reft_trl/trainers/continued_prompts.py still "
+        "returns what its text path returns and hands every other batch to it, then record the new digest in "
+        "trl_overrides.py."
     )
 
 
