@@ -181,17 +181,26 @@ def test_decoding_settings_of_each_mode():
     assert compiled["cache_implementation"] == "static" and compiled["disable_compile"] is False
     config = compiled["compile_config"]
     assert isinstance(config, CompileConfig) and config._compile_all_devices and config.mode == "default"
-    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled", "shrinking"}
-    assert set(generation.GENERATE_DECODINGS) == set(generation.HF_DECODINGS) - {"shrinking"}
+    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled", "shrinking", "auto"}
+    assert set(generation.GENERATE_DECODINGS) == set(generation.HF_DECODINGS) - {"shrinking", "auto"}
     with pytest.raises(ValueError, match="not a setting of transformers' generate"):
         generation.hf_decoding_settings("shrinking")
 
 
 def test_an_unknown_decoding_is_refused(tokenizer, llama):
-    with pytest.raises(ValueError, match="valid: dynamic, static, compiled, shrinking"):
+    with pytest.raises(ValueError, match="valid: dynamic, static, compiled, shrinking, auto"):
         generate(llama, tokenizer, PROMPTS[:1], max_new_tokens=2, hf_decoding="paged", show_progress=False)
     with pytest.raises(ValueError, match="hf_decoding"):
         generation.hf_decoding_settings("Static")
+
+
+def test_auto_decoding_is_shrinking_where_the_model_allows_it(llama, monkeypatch):
+    assert generation.DEFAULT_HF_DECODING == "auto"
+    assert generation.resolve_hf_decoding("auto", llama) == "shrinking"
+    assert generation.resolve_hf_decoding("static", llama) == "static"
+    assert generation.resolve_hf_decoding("auto", object()) == "dynamic"  # not a transformers model: its generate
+    monkeypatch.setattr(llama.generation_config, "repetition_penalty", 1.2)  # a setting "shrinking" leaves out
+    assert generation.resolve_hf_decoding("auto", llama) == "dynamic"
 
 
 # "shrinking": finished rows leave the batch

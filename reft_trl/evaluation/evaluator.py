@@ -117,8 +117,9 @@ def evaluate(
         show_progress: show a progress bar.
         print_summary: print the summary table at the end.
         metadata: extra entries for the summary (e.g. the split and limit the dataset was loaded with).
-        hf_decoding: Hugging Face backend only: "dynamic" (transformers' default), "static", "compiled" or
-            "shrinking" (finished rows leave the batch) (`reft_trl.generation.HF_DECODINGS`).
+        hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
+            "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking" (finished rows leave
+            the batch) (`reft_trl.generation.HF_DECODINGS`).
     """
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, set_seed

@@ -59,8 +59,9 @@ class EvalArguments:
         Keep the questions already in the predictions file and evaluate only the rest.
     backend (`str`, *optional*, defaults to `"auto"`):
         `"auto"` (vLLM when installed), `"vllm"` or `"hf"`.
-    hf_decoding (`str`, *optional*, defaults to `"dynamic"`):
-        Hugging Face backend only: `"dynamic"` (transformers' default cache), `"static"` (a cache allocated once),
+    hf_decoding (`str`, *optional*, defaults to `"auto"`):
+        Hugging Face backend only: `"auto"` (`"shrinking"` where the model allows it, else `"dynamic"`), `"dynamic"`
+        (transformers' default cache), `"static"` (a cache allocated once),
         `"compiled"` (that cache and the decode step compiled by `torch.compile`) or `"shrinking"` (reft-trl's own
         loop, in which a finished row leaves the batch).
     verifier_path (`str` or `None`, *optional*, defaults to `None`):
@@ -114,8 +115,9 @@ class EvalArguments:
     hf_decoding: str = field(
         default=DEFAULT_HF_DECODING,
         metadata={
-            "help": "Hugging Face backend only: 'dynamic', 'static' (a cache allocated once), 'compiled' (that "
-            "cache and the decode step compiled by torch.compile) or 'shrinking' (finished rows leave the batch).",
+            "help": "Hugging Face backend only: 'auto' ('shrinking' where the model allows it, else 'dynamic'), "
+            "'dynamic', 'static' (a cache allocated once), 'compiled' (that cache and the decode step compiled by "
+            "torch.compile) or 'shrinking' (finished rows leave the batch).",
             "choices": list(HF_DECODINGS),
         },
     )

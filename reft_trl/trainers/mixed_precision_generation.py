@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 
-from ..generation import DEFAULT_HF_DECODING, GENERATE_DECODINGS, grouped_kv_attention, hf_decoding_settings
+from ..generation import DEFAULT_ROLLOUT_DECODING, GENERATE_DECODINGS, grouped_kv_attention, hf_decoding_settings
 
 ROLLOUT_WEIGHTS = {
     "policy": "the trained weights, under the trainer's autocast when mixed precision is on",
@@ -41,7 +41,7 @@ def check_rollout_options(config) -> None:
         raise ValueError(f"rollout_weights={config.rollout_weights!r}; valid: {', '.join(ROLLOUT_WEIGHTS)}.")
     if config.rollout_decoding not in GENERATE_DECODINGS:  # "shrinking" is not a setting of TRL's `generate` call
         raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(GENERATE_DECODINGS)}.")
-    defaults = {"rollout_weights": DEFAULT_ROLLOUT_WEIGHTS, "rollout_decoding": DEFAULT_HF_DECODING}
+    defaults = {"rollout_weights": DEFAULT_ROLLOUT_WEIGHTS, "rollout_decoding": DEFAULT_ROLLOUT_DECODING}
     changed = [
         f"{name}={getattr(config, name)!r}" for name, default in defaults.items() if getattr(config, name) != default
     ]
@@ -53,7 +53,7 @@ def check_rollout_options(config) -> None:
             f"{', '.join(changed)}: these options shape sampling with transformers' `generate`; with use_vllm or "
             "continuous batching they would be ignored. Leave them at their defaults."
         )
-    if config.rollout_decoding != DEFAULT_HF_DECODING and config.cache_implementation not in (None, "static"):
+    if config.rollout_decoding != DEFAULT_ROLLOUT_DECODING and config.cache_implementation not in (None, "static"):
         raise ValueError(
             f"rollout_decoding={config.rollout_decoding!r} chooses transformers' cache itself; leave "
             f"cache_implementation unset (it is {config.cache_implementation!r})."
@@ -80,7 +80,7 @@ class MixedPrecisionGenerationMixin:
     @property
     def _rollout_decoding(self) -> str:
         """`args.rollout_decoding`; transformers' default decoding for a config without the field."""
-        return getattr(self.args, "rollout_decoding", DEFAULT_HF_DECODING)
+        return getattr(self.args, "rollout_decoding", DEFAULT_ROLLOUT_DECODING)
 
     def _set_up_rollout_decoding(self) -> None:
         """Apply `rollout_decoding` to TRL's generation config and refuse a copy of weights that are not all here."""

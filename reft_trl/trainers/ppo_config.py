@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..generation import DEFAULT_HF_DECODING, GENERATE_DECODINGS
+from ..generation import DEFAULT_ROLLOUT_DECODING, GENERATE_DECODINGS
 from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
 from .mixed_precision_generation import ROLLOUT_WEIGHTS, check_rollout_options
@@ -199,7 +199,7 @@ class ReFTPPOConfig(GRPOConfig):
         },
     )
     rollout_decoding: str = field(
-        default=DEFAULT_HF_DECODING,
+        default=DEFAULT_ROLLOUT_DECODING,
         metadata={
             "help": "How transformers decodes rollouts: 'dynamic' (its default cache), 'static' (a cache allocated "
             "once) or 'compiled' (that cache and the decode step compiled by torch.compile).",
