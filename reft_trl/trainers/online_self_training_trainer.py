@@ -30,7 +30,7 @@ from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
 from .ppo_math import masked_mean
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts, load_rollout_policy
+from .tokenization import drop_long_prompts, load_rollout_policy, warn_on_split_boundary
 
 GOLD_COLUMN = "completion"
 
@@ -93,6 +93,7 @@ class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, ContinuedPromptsMixin, R
         model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
+        warn_on_split_boundary(train_dataset, processing_class)
         super().__init__(
             model=model,
             reward_funcs=default_reward_funcs(args, reward_funcs),

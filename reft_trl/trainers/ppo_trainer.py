@@ -54,7 +54,7 @@ from .ppo_math import (
     value_loss,
 )
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts, load_rollout_policy
+from .tokenization import drop_long_prompts, load_rollout_policy, warn_on_split_boundary
 from .value_head import (
     VALUE_HEAD_FILE,
     VALUE_HEAD_NAME,
@@ -161,6 +161,7 @@ class ReFTPPOTrainer(
         reward_funcs = _default_reward_funcs(args, reward_funcs, reward_model)
         train_dataset = _prompts_from_input_ids(train_dataset, processing_class)
         train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
+        warn_on_split_boundary(train_dataset, processing_class)
 
         super().__init__(
             model=model,

@@ -95,6 +95,36 @@ def prompt_length(tokenizer, prompt) -> int:
     return len(encode_prompt(tokenizer, prompt))
 
 
+BOUNDARY_ROWS = 8
+"""Rows with a gold completion that `warn_on_split_boundary` checks: a few tokenizations, at trainer start."""
+
+
+def warn_on_split_boundary(dataset, tokenizer, rows: int = BOUNDARY_ROWS) -> bool:
+    """Warn (and return True) when, in any of the first `rows` rows that hold a gold `completion`, the prompt's tokens
+    are not the first tokens of prompt + completion: the prompt then ends inside a token of the text SFT trained on
+    (as the paper's P-CoT opening did with byte-level BPE tokenizers, its final newline merged with the indentation),
+    and rollouts sample from a token boundary the warm-up never saw. Plain-text and conversational prompts alike, as
+    the trainers tokenize them (`reft_trl.generation.encode_prompt`)."""
+    if not hasattr(dataset, "select") or "completion" not in (getattr(dataset, "column_names", None) or ()):
+        return False  # no dataset, a streamed one, or prompts without gold completions
+    checked = [row for row in dataset.select(range(min(len(dataset), 4 * rows))) if row["completion"]][:rows]
+    for row in checked:
+        prompt, completion = row["prompt"], row["completion"]
+        if not isinstance(prompt, str):
+            continue  # a conversation's completion is a message list: the chat path is tested on its own
+        prompt_ids = encode_prompt(tokenizer, prompt)
+        if encode_prompt(tokenizer, prompt, completion)[: len(prompt_ids)] != prompt_ids:
+            warnings.warn(
+                f"Row {row.get('item_id', '?')}: the prompt's tokens are not the first tokens of prompt + completion "
+                f"(the prompt ends with {prompt[-20:]!r}): rollouts would start at a token boundary the SFT text "
+                "never has. End the prompt where the tokenizer splits (e.g. before whitespace that the tokenizer "
+                "merges with what follows).",
+                stacklevel=2,
+            )
+            return True
+    return False
+
+
 def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):
     """Leave out rows whose prompt is longer than `max_prompt_length` tokens, and say how many were left out.
 

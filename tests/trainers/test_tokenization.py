@@ -1,4 +1,5 @@
 import re
+import warnings
 
 import pytest
 from datasets import Dataset
@@ -11,6 +12,7 @@ from reft_trl.trainers.tokenization import (
     prepare_rollout_tokenizer,
     prepare_tokenizer,
     prompt_length,
+    warn_on_split_boundary,
 )
 
 
@@ -119,3 +121,18 @@ def test_no_trainer_keeps_a_tokenizer_or_reward_default_of_its_own():
         is online_self_training_trainer.default_reward_funcs
         is default_rewards.default_reward_funcs
     )
+
+
+def test_a_prompt_ending_inside_a_token_of_the_sft_text_is_warned_about(tokenizer):
+    from reft_trl.data import load_task
+
+    rows = load_task("svamp", "pcot", "train", limit=4, program_prefix_in_prompt=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_on_split_boundary(rows, tokenizer) is False
+        assert warn_on_split_boundary(load_task("svamp", "ncot", "train", limit=4), tokenizer) is False
+    # The paper's opening, ending with the newline that SmolLM2's tokenizer merges with the body's indentation
+    papers = rows.map(lambda row: {"prompt": row["prompt"] + "\n", "completion": row["completion"][1:]})
+    with pytest.warns(UserWarning, match="Row svamp_0: the prompt's tokens are not the first tokens"):
+        assert warn_on_split_boundary(papers, tokenizer) is True
+    assert warn_on_split_boundary(rows.remove_columns("completion"), tokenizer) is False
