@@ -39,7 +39,7 @@ HF_DECODINGS = {
 """Decoding modes of the Hugging Face backend (`hf_decoding`), each with what it runs."""
 DEFAULT_HF_DECODING = "auto"
 """Measured on 2 CPU cores with SmolLM2-135M in bf16 (BENCHMARKS.md, "Generation on a CPU"), "shrinking" decoded
-faster than "dynamic" at every batch size tried (greedy B=64: 1.40x, B=16: 1.09x; sampling B=8: 1.03x), with the same
+faster than "dynamic" at every batch size tried (greedy B=64: 1.41x, B=16: 1.09x; sampling B=8: 1.03x), with the same
 greedy tokens; "static" and "compiled" were slower."""
 GENERATE_DECODINGS = ("dynamic", "static", "compiled")
 """The modes that are settings of transformers' `generate` (`hf_decoding_settings`): the ones TRL's rollouts can use."""
@@ -169,9 +169,9 @@ def generate(
         backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm" or "hf".
         show_progress: show a progress bar.
         hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
-            "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking"; see `HF_DECODINGS`. "compiled" compiles on its first call, and once more when a later call
-            brings a new batch size or a longer prompt (`benchmarks/bench_generation.py` reports the time of a first
-            call). "shrinking" (`generate_shrinking`) computes only the rows still generating: its greedy tokens are
+            "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking"; see `HF_DECODINGS`.
+            "compiled" compiles on its first call, and once more when a later call brings a new batch size or a
+            longer prompt (`benchmarks/bench_generation.py` reports the time of a first call). "shrinking" (`generate_shrinking`) computes only the rows still generating: its greedy tokens are
             transformers', its samples follow the same distribution but not the same random draws.
     """
     check_hf_decoding(hf_decoding)
@@ -221,9 +221,9 @@ def _hf_generate(
 ) -> list[list[str]]:
     """Left-padded batches of similar length (longest first, so memory runs out early if at all), order restored.
 
-    "auto" is resolved for the model first (`resolve_hf_decoding`). Under "compiled", a short last batch is filled up with copies of its last prompt (their completions dropped), so
-    every call has the shape the decode step was compiled for. Under "shrinking", `generate_shrinking` decodes each
-    batch instead of `model.generate`.
+    "auto" is resolved for the model first (`resolve_hf_decoding`). Under "compiled", a short last batch is filled up
+    with copies of its last prompt (their completions dropped), so every call has the shape the decode step was
+    compiled for. Under "shrinking", `generate_shrinking` decodes each batch instead of `model.generate`.
     """
     import torch
     from tqdm.auto import tqdm

@@ -6,9 +6,9 @@
 4. Greedy evaluation of warm-up and ReFT on held-out test problems (`reft_trl.evaluation.evaluate`).
 5. A printed table, `results.json` and `training_curves.png` (reward, accuracy, KL, value loss) in `output_dir`.
 
-The defaults take about 15 minutes on a 2-core CPU with native bf16 (longer without); flags scale it up: `--train_limit 0` (all training data),
-`--task gsm8k`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set), `--use_vllm` (GPU), and on a GPU the runs
-switch to bf16 by themselves. The settings depart from the paper's where a 135M model on a CPU needs it (higher
+The defaults take about 15 minutes on a 2-core CPU with native bf16 (longer without); flags scale it up:
+`--train_limit 0` (all training data), `--task gsm8k`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set),
+`--use_vllm` (GPU), and on a GPU the runs switch to bf16 by themselves. The settings depart from the paper's where a 135M model on a CPU needs it (higher
 learning rates, short completions, a small slice of data); the paper's own settings are in `recipes/`.
 
     reft-trl demo                      # or: python -m reft_trl.cli demo

@@ -13,6 +13,11 @@ from __future__ import annotations
 from ..generation import encode_prompt
 
 
+def _text_conversation(prompt) -> bool:
+    """Whether `prompt` is a conversation whose every message's content is text (no images or content parts)."""
+    return isinstance(prompt, list) and all(isinstance(message.get("content"), str) for message in prompt)
+
+
 def continues_final_message(prompt) -> bool:
     """Whether `prompt` is a text-only conversation ending with the assistant's message, which the model continues.
 
@@ -21,12 +26,7 @@ def continues_final_message(prompt) -> bool:
     >>> continues_final_message([{"role": "user", "content": "Q"}]), continues_final_message("Q")
     (False, False)
     """
-    return (
-        isinstance(prompt, list)
-        and len(prompt) > 0
-        and all(isinstance(message.get("content"), str) for message in prompt)
-        and prompt[-1].get("role") == "assistant"
-    )
+    return _text_conversation(prompt) and len(prompt) > 0 and prompt[-1].get("role") == "assistant"
 
 
 def continued_prompt_ids(tokenizer, prompts: list, **chat_template_kwargs) -> list[list[int]] | None:
@@ -37,11 +37,11 @@ def continued_prompt_ids(tokenizer, prompts: list, **chat_template_kwargs) -> li
 
     `chat_template_kwargs` go to the chat template (the trainer's `args.chat_template_kwargs`, as TRL passes them).
     """
-    text_only = all(
-        isinstance(prompt, list) and all(isinstance(message.get("content"), str) for message in prompt)
-        for prompt in prompts
-    )
-    if not prompts or not text_only or not any(continues_final_message(prompt) for prompt in prompts):
+    if (
+        not prompts
+        or not all(_text_conversation(prompt) for prompt in prompts)
+        or not any(continues_final_message(prompt) for prompt in prompts)
+    ):
         return None
     return [encode_prompt(tokenizer, prompt, **chat_template_kwargs) for prompt in prompts]
 
