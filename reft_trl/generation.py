@@ -152,6 +152,7 @@ def generate(
     backend: str = "auto",
     show_progress: bool = True,
     hf_decoding: str = DEFAULT_HF_DECODING,
+    chat_template_kwargs: dict | None = None,
 ) -> list[list[str]]:
     """Completions of each prompt: `num_samples` texts per prompt, in the order of `prompts`.
 
@@ -173,6 +174,8 @@ def generate(
             "compiled" compiles on its first call, and once more when a later call brings a new batch size or a
             longer prompt (`benchmarks/bench_generation.py` reports the time of a first call). "shrinking" (`generate_shrinking`) computes only the rows still generating: its greedy tokens are
             transformers', its samples follow the same distribution but not the same random draws.
+        chat_template_kwargs: keyword arguments of the chat template for conversational prompts (the trainer's
+            `args.chat_template_kwargs`, so a model is evaluated on the prompts it was trained on); both backends.
     """
     check_hf_decoding(hf_decoding)
     if num_samples < 1:
@@ -180,7 +183,7 @@ def generate(
     if not prompts:
         return []
     model = load_generation_model(model_or_path, backend)
-    prompt_ids = [encode_prompt(tokenizer, prompt) for prompt in prompts]
+    prompt_ids = [encode_prompt(tokenizer, prompt, **(chat_template_kwargs or {})) for prompt in prompts]
     distinct_samples = 1 if greedy else num_samples
     sampling = dict(greedy=greedy, temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
     if _is_vllm_engine(model):

@@ -21,7 +21,7 @@ from reft_trl.generation import (
     resolve_backend,
 )
 from reft_trl.rewards.pcot import with_prefilled_text
-from tests.utils import tiny_llama, tiny_opt
+from tests.utils import tiny_llama, tiny_opt, with_system_prompt_template
 
 PROMPTS = [
     "Question:\nWhat is 2 + 3?\nAnswer reasoning:\n",
@@ -410,6 +410,36 @@ def test_vllm_gets_the_same_token_ids_and_sampling_settings(tokenizer, fake_vllm
     greedy = generate(llm, tokenizer, PROMPTS[:2], num_samples=3, top_k=40)
     assert greedy == [["0-0"] * 3, ["1-0"] * 3]  # one greedy completion, copied
     assert seen["params"] == {"n": 1, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "max_tokens": 400}
+
+
+class PromptRecordingModel(EchoModel):
+    """An `EchoModel` that also keeps the token ids of each prompt it is given, padding left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.prompts = []
+
+    def generate(self, input_ids, attention_mask, generation_config):
+        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+            self.prompts.append([token for token, keep in zip(ids, mask) if keep])
+        return super().generate(input_ids, attention_mask, generation_config)
+
+
+def test_chat_template_kwargs_reach_both_backends(tokenizer, fake_vllm):
+    templated = with_system_prompt_template(tokenizer)
+    question = [{"role": "user", "content": "What is 2 + 3?"}]
+    conversations = [question, question + [{"role": "assistant", "content": "def solution():"}]]
+    brief = {"system_prompt": "Be brief."}
+    expected = [encode_prompt(templated, conversation, **brief) for conversation in conversations]
+    assert expected != [encode_prompt(templated, conversation) for conversation in conversations]
+
+    model = PromptRecordingModel()
+    generate(model, templated, conversations, max_new_tokens=4, show_progress=False, chat_template_kwargs=brief)
+    assert sorted(model.prompts) == sorted(expected)
+
+    llm, seen = fake_vllm
+    generate(llm, templated, conversations, show_progress=False, chat_template_kwargs=brief)
+    assert seen["prompts"] == [{"prompt_token_ids": ids} for ids in expected]
 
 
 def test_auto_picks_vllm_for_a_path_when_installed(fake_vllm, monkeypatch):

@@ -1,4 +1,5 @@
-"""Builders shared by the tests: tiny random Llama / OPT models from a config (nothing downloaded)."""
+"""Builders shared by the tests: tiny random Llama / OPT models from a config (nothing downloaded), and a tokenizer
+whose chat template reads a keyword of `chat_template_kwargs`."""
 
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ def tiny_opt(vocab_size: int, seed: int = 0):
         max_position_embeddings=512,
     )
     return OPTForCausalLM(config)
+
+
+SYSTEM_PROMPT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\n' + (system_prompt | default('You are a helpful AI assistant named SmolLM, trained by "
+    "Hugging Face')) + '<|im_end|>\\n' }}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+"""SmolLM2's chat template, except that the keyword `system_prompt` (a `chat_template_kwargs` entry) replaces its
+default system message."""
+
+
+def with_system_prompt_template(tokenizer):
+    """A copy of `tokenizer` whose chat template reads the keyword `system_prompt` (`SYSTEM_PROMPT_TEMPLATE`)."""
+    import copy
+
+    templated = copy.deepcopy(tokenizer)
+    templated.chat_template = SYSTEM_PROMPT_TEMPLATE
+    return templated
 
 
 def tiny_llama_classifier(vocab_size: int, seed: int = 0, num_labels: int = 2, pad_token_id: int | None = None):

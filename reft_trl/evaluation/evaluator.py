@@ -17,6 +17,7 @@ mode                greedy
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ from reft_trl.generation import (
     encode_prompt,
     generate,
     load_generation_model,
+    render_prompt,
     resolve_backend,
 )
 from reft_trl.rewards.answer_match import CORRECT, AnswerMatchReward
@@ -53,6 +55,8 @@ MODES = (GREEDY, VOTING, PASS_AT_K, RERANK)
 DEFAULT_CHUNK_SIZE = 64
 """Questions generated, scored and written per round: a run interrupted loses at most one round."""
 DEFAULT_SEED = 42
+PROMPT_DIGEST_CHARS = 16
+"""Hex characters of the SHA-256 of a rendered prompt kept in each record (`prompt_digest`)."""
 
 
 def evaluate(
@@ -82,6 +86,7 @@ def evaluate(
     print_summary: bool = True,
     metadata: dict | None = None,
     hf_decoding: str = DEFAULT_HF_DECODING,
+    chat_template_kwargs: dict | None = None,
 ) -> dict:
     """Evaluate `model` on `dataset` and return the summary (also written to `output_dir` and printed).
 
@@ -107,10 +112,14 @@ def evaluate(
         tolerance: absolute tolerance of numeric answers (the paper's code: 1e-2).
         verifier: rerank only: a `scorer(prompt, completions) -> scores` function, a 2-class sequence-classification
             model (scored with `tokenizer`), or the path of one saved by `train_verifier`.
-        output_dir: folder for `{run}.predictions.jsonl` (one line per question, written as each round finishes)
-            and `{run}.summary.json`; None writes nothing.
+        output_dir: folder for `{run}.predictions.jsonl` (one line per question, written as each round finishes,
+            with the digest of the prompt it was generated from, `prompt_sha256`) and `{run}.summary.json`; None
+            writes nothing.
         resume: keep the questions already in the predictions file and evaluate only the rest; otherwise an existing
-            predictions file of the same run is replaced.
+            predictions file of the same run is replaced. A `ValueError` refuses to resume a file in which a question
+            was generated from another prompt than the dataset's now (another template, another chat template or
+            `chat_template_kwargs`); records without a digest (files written by earlier versions) are kept as they
+            are.
         backend: "auto", "vllm" or "hf".
         seed: random seed of the sampled modes.
         chunk_size: questions per generate-score-write round.
@@ -120,6 +129,8 @@ def evaluate(
         hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
             "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking" (finished rows leave
             the batch) (`reft_trl.generation.HF_DECODINGS`).
+        chat_template_kwargs: keyword arguments of the chat template for conversational prompts: the training
+            config's `chat_template_kwargs`, so the model is evaluated on the prompts it was trained on.
     """
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, set_seed
@@ -129,6 +140,7 @@ def evaluate(
     check_hf_decoding(hf_decoding)
     k, num_samples = sample_counts(mode, k, num_samples)
     check_unique_item_ids(dataset["item_id"])
+    chat_template_kwargs = dict(chat_template_kwargs or {})
     if isinstance(tokenizer, str):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer)
     model_name = _model_name(model)
@@ -143,7 +155,11 @@ def evaluate(
         stem = run_name(task, cot, mode, k)
         predictions_path = f"{output_dir}/{stem}{PREDICTIONS_SUFFIX}"
         summary_path = f"{output_dir}/{stem}{SUMMARY_SUFFIX}"
-        done = _resumable(read_predictions(predictions_path), num_samples) if resume else []
+        if resume:
+            digests = {
+                row["item_id"]: prompt_digest(tokenizer, row["prompt"], **chat_template_kwargs) for row in dataset
+            }
+            done = _resumable(read_predictions(predictions_path), num_samples, digests, predictions_path)
     done_ids = {record["item_id"] for record in done}
     todo = [row for row in dataset if row["item_id"] not in done_ids]
     records = [_summarized(record) for record in done]
@@ -170,6 +186,7 @@ def evaluate(
                 batch_size=batch_size,
                 backend=backend,
                 hf_decoding=hf_decoding,
+                chat_template_kwargs=chat_template_kwargs,
                 **sampling,
             )
             timings["generation_s"] += time.perf_counter() - clock
@@ -185,6 +202,7 @@ def evaluate(
                 scores = scorer(row["prompt"], completions) if scorer is not None else None
                 timings["verifier_s"] += time.perf_counter() - clock
                 record = _record(row, completions, extracted, correct, scores, mode, k, task, tolerance)
+                record["prompt_sha256"] = prompt_digest(tokenizer, row["prompt"], **chat_template_kwargs)
                 records.append(_summarized(record))
                 if writer is not None:
                     writer.write(record)
@@ -206,20 +224,30 @@ def evaluate(
     return summary
 
 
-def _generate_counting(progress, model, tokenizer, prompts, *, num_samples, greedy, batch_size, backend, **kwargs):
+def _generate_counting(
+    progress, model, tokenizer, prompts, *, num_samples, greedy, batch_size, backend, chat_template_kwargs, **kwargs
+):
     """`generate` over a round, the progress bar counting its questions as they are generated.
 
     The Hugging Face backend goes one `generate` call per batch, with the batches of one call over the whole round
     (prompts longest first, `batch_size // samples` per batch), so the completions are the same; vLLM schedules the
     round at once.
     """
-    options = dict(num_samples=num_samples, greedy=greedy, batch_size=batch_size, backend=backend, **kwargs)
+    options = dict(
+        num_samples=num_samples,
+        greedy=greedy,
+        batch_size=batch_size,
+        backend=backend,
+        chat_template_kwargs=chat_template_kwargs,
+        **kwargs,
+    )
     if backend == "vllm":
         samples = generate(model, tokenizer, prompts, show_progress=False, **options)
         progress.update(len(prompts))
         return samples
     prompts_per_call = max(1, batch_size // (1 if greedy else num_samples))
-    order = sorted(range(len(prompts)), key=lambda index: -len(encode_prompt(tokenizer, prompts[index])))
+    lengths = [len(encode_prompt(tokenizer, prompt, **chat_template_kwargs)) for prompt in prompts]
+    order = sorted(range(len(prompts)), key=lambda index: -lengths[index])
     samples: list[list[str]] = [[] for _ in prompts]
     for start in range(0, len(order), prompts_per_call):
         batch = order[start : start + prompts_per_call]
@@ -334,12 +362,34 @@ def _summarized(record: dict) -> dict:
     return {name: record[name] for name in ("score", "correct", "extracted")}
 
 
-def _resumable(records: list[dict], num_samples: int) -> list[dict]:
+def prompt_digest(tokenizer, prompt, **chat_template_kwargs) -> str:
+    """The first `PROMPT_DIGEST_CHARS` hex characters of the SHA-256 of `prompt` as rendered for generation
+    (`reft_trl.generation.render_prompt`): what a predictions record keeps to tell, on resume, whether its question
+    is still asked the same way.
+
+    >>> prompt_digest(None, "Question:\\n1 + 1?\\nAnswer reasoning:\\n")
+    '88bfa489fc0a8ce8'
+    """
+    text = render_prompt(tokenizer, prompt, **chat_template_kwargs)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:PROMPT_DIGEST_CHARS]
+
+
+def _resumable(records: list[dict], num_samples: int, digests: dict, path: str) -> list[dict]:
+    """The records of a predictions file that a run drawing `num_samples` samples per question can keep, checked
+    against `digests` (item_id -> `prompt_digest` of the dataset's prompt now). A record without a digest (written
+    before records had one) is kept; so is one of a question the dataset no longer holds."""
     for record in records:
         if len(record["completions"]) != num_samples:
             raise ValueError(
                 f"The predictions file holds {len(record['completions'])} samples for {record['item_id']}, this run "
                 f"draws {num_samples}: resume with the same mode and k, or use another output_dir."
+            )
+        stored = record.get("prompt_sha256")
+        if stored is not None and record["item_id"] in digests and stored != digests[record["item_id"]]:
+            raise ValueError(
+                f"{path}: {record['item_id']!r} was evaluated from another prompt than the dataset's now (another "
+                "template, chat template or chat_template_kwargs): its completions would be mixed with new ones. Use "
+                "another output_dir or resume=False."
             )
     return records
 

@@ -34,6 +34,10 @@ def run_name(task: str, cot: str, mode: str, k: int) -> str:
 
 RECORD_FIELDS = {"item_id": (str, int), "completions": list, "extracted": list, "correct": list, "score": (int, float)}
 """The fields of a question's record that resuming and the summary read, with their JSON types."""
+OPTIONAL_RECORD_FIELDS = {"prompt_sha256": str}
+"""Fields of a record that resuming reads when they are there, with their JSON types: `prompt_sha256`, the digest of
+the prompt the completions were generated from (`reft_trl.evaluation.evaluator.prompt_digest`), absent from files
+written before records had it."""
 MAX_REPORTED_LINES = 10
 """Bad lines named one by one in the warning of `read_predictions`; the rest are counted."""
 
@@ -79,7 +83,8 @@ def read_predictions(path: str | os.PathLike) -> list[dict]:
     """The good records of a predictions file, in file order; the file itself is left as it is.
 
     A line that is not a record is skipped: cut short by an interruption (also inside a UTF-8 character), not
-    JSON, not an object, or without a field of `RECORD_FIELDS`. So is a later record of an `item_id` seen before
+    JSON, not an object, without a field of `RECORD_FIELDS`, or with a field of `RECORD_FIELDS` or
+    `OPTIONAL_RECORD_FIELDS` of another type. So is a later record of an `item_id` seen before
     (a question is evaluated once). One warning names the file and the lines skipped, with the reason for each.
     """
     path = Path(path)
@@ -141,6 +146,9 @@ def _parse_record(line: bytes) -> tuple[dict | None, str | None]:
         if field not in record:
             return None, f"no field {field!r}"
         if not isinstance(record[field], kind) or isinstance(record[field], bool):
+            return None, f"field {field!r} is a {type(record[field]).__name__}"
+    for field, kind in OPTIONAL_RECORD_FIELDS.items():
+        if field in record and not isinstance(record[field], kind):
             return None, f"field {field!r} is a {type(record[field]).__name__}"
     if not len(record["completions"]) == len(record["extracted"]) == len(record["correct"]):
         return None, "completions, extracted and correct differ in length"

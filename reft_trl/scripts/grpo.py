@@ -80,7 +80,7 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
 
     # As in the PPO stage: P-CoT rollouts start after the program header and the question as its docstring
     dataset = script_args.load(script_args.task, script_args.cot, for_rollouts=True)
-    dataset = drop_long_prompts(dataset, tokenizer, script_args.max_prompt_length)
+    dataset = drop_long_prompts(dataset, tokenizer, script_args.max_prompt_length, training_args.chat_template_kwargs)
     require_rows(dataset, f"the GRPO training set (prompts of at most {script_args.max_prompt_length} tokens)")
 
     trainer = ReFTGRPOTrainer(

@@ -92,7 +92,9 @@ class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, ContinuedPromptsMixin, R
         args = trainer_config(args, OnlineSelfTrainingConfig, "online-self-training")
         model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
         _check_gold_completions(train_dataset)
-        train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
+        train_dataset = drop_long_prompts(
+            train_dataset, processing_class, args.max_prompt_length, args.chat_template_kwargs
+        )
         warn_on_split_boundary(train_dataset, processing_class)
         super().__init__(
             model=model,

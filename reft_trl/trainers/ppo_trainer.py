@@ -160,7 +160,9 @@ class ReFTPPOTrainer(
         # Rewards
         reward_funcs = _default_reward_funcs(args, reward_funcs, reward_model)
         train_dataset = _prompts_from_input_ids(train_dataset, processing_class)
-        train_dataset = drop_long_prompts(train_dataset, processing_class, args.max_prompt_length)
+        train_dataset = drop_long_prompts(
+            train_dataset, processing_class, args.max_prompt_length, args.chat_template_kwargs
+        )
         warn_on_split_boundary(train_dataset, processing_class)
 
         super().__init__(

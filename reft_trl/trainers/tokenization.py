@@ -88,11 +88,12 @@ def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, c
     return tokenizer
 
 
-def prompt_length(tokenizer, prompt) -> int:
+def prompt_length(tokenizer, prompt, chat_template_kwargs: dict | None = None) -> int:
     """Tokens in a prompt as the trainers feed it (`reft_trl.generation.encode_prompt`): plain text as is, a
-    conversation through the chat template, with the generation prompt or, when it ends with the assistant's message
-    (the P-CoT opening), continuing that message (`continued_prompts`)."""
-    return len(encode_prompt(tokenizer, prompt))
+    conversation through the chat template (with `chat_template_kwargs`, the trainer's `args.chat_template_kwargs`),
+    with the generation prompt or, when it ends with the assistant's message (the P-CoT opening), continuing that
+    message (`continued_prompts`)."""
+    return len(encode_prompt(tokenizer, prompt, **(chat_template_kwargs or {})))
 
 
 BOUNDARY_ROWS = 8
@@ -125,8 +126,11 @@ def warn_on_split_boundary(dataset, tokenizer, rows: int = BOUNDARY_ROWS) -> boo
     return False
 
 
-def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):
+def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None, chat_template_kwargs: dict | None = None):
     """Leave out rows whose prompt is longer than `max_prompt_length` tokens, and say how many were left out.
+
+    Prompts are measured as the trainers tokenize them (`prompt_length`), conversations through the chat template
+    with `chat_template_kwargs` (the trainer's `args.chat_template_kwargs`).
 
     Raises a `ValueError` when every prompt is too long: training on nothing would finish at once, having learnt
     nothing.
@@ -134,11 +138,11 @@ def drop_long_prompts(dataset, tokenizer, max_prompt_length: int | None):
     if dataset is None or max_prompt_length is None or not hasattr(dataset, "filter"):
         return dataset
     kept = dataset.filter(
-        lambda row: prompt_length(tokenizer, row["prompt"]) <= max_prompt_length,
+        lambda row: prompt_length(tokenizer, row["prompt"], chat_template_kwargs) <= max_prompt_length,
         desc=f"Dropping prompts longer than {max_prompt_length} tokens",
     )
     if len(kept) == 0 and len(dataset) > 0:
-        lengths = [prompt_length(tokenizer, prompt) for prompt in dataset["prompt"]]
+        lengths = [prompt_length(tokenizer, prompt, chat_template_kwargs) for prompt in dataset["prompt"]]
         raise ValueError(
             f"every one of the {len(dataset)} training prompts is longer than max_prompt_length={max_prompt_length} "
             f"tokens (the shortest has {min(lengths)}, the longest {max(lengths)}): nothing is left to train on. "

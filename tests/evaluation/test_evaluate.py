@@ -12,8 +12,9 @@ import torch
 
 from reft_trl.data import load_task
 from reft_trl.evaluation import evaluate, read_predictions
+from reft_trl.evaluation.evaluator import prompt_digest
 from reft_trl.evaluation.generation import encode_prompt
-from tests.utils import tiny_llama
+from tests.utils import tiny_llama, with_system_prompt_template
 
 RECORD_KEYS = {
     "item_id",
@@ -25,21 +26,23 @@ RECORD_KEYS = {
     "chosen",
     "chosen_index",
     "score",
+    "prompt_sha256",
 }
 
 
 class ScriptedModel(torch.nn.Module):
-    """Stands in for a causal LM: for each prompt it writes the next of that prompt's scripted completions."""
+    """Stands in for a causal LM: for each prompt (as `encode_prompt` tokenizes it with `chat_template_kwargs`) it
+    writes the next of that prompt's scripted completions."""
 
-    def __init__(self, tokenizer, script: dict[str, list[str]]):
+    def __init__(self, tokenizer, script: dict | list[tuple], **chat_template_kwargs):
         super().__init__()
         self.generation_config = None
         self.eos = tokenizer.eos_token_id
         self.script = {
-            tuple(encode_prompt(tokenizer, prompt)): [
+            tuple(encode_prompt(tokenizer, prompt, **chat_template_kwargs)): [
                 tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts
             ]
-            for prompt, texts in script.items()
+            for prompt, texts in (script.items() if isinstance(script, dict) else script)
         }
         self.drawn = defaultdict(int)
 
@@ -115,8 +118,9 @@ def test_tiny_model_end_to_end_writes_predictions_and_summary(tokenizer, svamp, 
     records = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [record["item_id"] for record in records] == svamp["item_id"]
     assert [record["answer"] for record in records] == svamp["answer"]
-    for record in records:
+    for record, prompt in zip(records, svamp["prompt"], strict=True):
         assert set(record) >= RECORD_KEYS
+        assert record["prompt_sha256"] == prompt_digest(tokenizer, prompt)
         assert len(record["completions"]) == len(record["extracted"]) == len(record["correct"]) == 1
         assert record["chosen"] == record["extracted"][0]
     assert summary["accuracy"] == sum(record["correct"][0] for record in records) / 4
@@ -241,6 +245,54 @@ def test_resuming_with_another_number_of_samples_is_refused(tokenizer, svamp, sc
     run(scripted(), tokenizer, svamp, mode="pass@k", k=1, num_samples=3, output_dir=str(tmp_path))
     with pytest.raises(ValueError, match="same mode and k"):
         run(scripted(), tokenizer, svamp, mode="pass@k", k=1, num_samples=2, output_dir=str(tmp_path), resume=True)
+
+
+def test_resuming_is_refused_when_a_question_is_now_asked_with_another_prompt(tokenizer, svamp, scripted, tmp_path):
+    run(scripted(), tokenizer, svamp, mode="greedy", output_dir=str(tmp_path))
+    summary = run(scripted(), tokenizer, svamp, mode="greedy", output_dir=str(tmp_path), resume=True)
+    assert (summary["n"], summary["complete"], summary["resumed"]) == (4, True, 4)
+
+    reworded = svamp.map(
+        lambda row, index: {"prompt": row["prompt"] + ("Think.\n" if index >= 1 else "")}, with_indices=True
+    )
+    predictions = tmp_path / "svamp-ncot-greedy.predictions.jsonl"
+    message = f"{predictions}: {svamp[1]['item_id']!r} was evaluated from another prompt"
+    with pytest.raises(ValueError, match=re.escape(message) + ".*another output_dir or resume=False"):
+        run(scripted(), tokenizer, reworded, mode="greedy", output_dir=str(tmp_path), resume=True)
+
+
+def test_records_written_before_prompt_digests_resume_as_they_are(tokenizer, svamp, scripted, tmp_path):
+    run(scripted(), tokenizer, svamp, mode="greedy", output_dir=str(tmp_path))
+    predictions = tmp_path / "svamp-ncot-greedy.predictions.jsonl"
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    for record in records:
+        del record["prompt_sha256"]
+    predictions.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+    reworded = svamp.map(lambda row: {"prompt": row["prompt"] + "Think.\n"})
+    summary = run(scripted(), tokenizer, reworded, mode="greedy", output_dir=str(tmp_path), resume=True)
+    assert (summary["n"], summary["complete"], summary["resumed"]) == (4, True, 4)
+    assert summary["accuracy"] == 0.5
+
+
+def test_chat_template_kwargs_shape_the_prompts_generated_and_their_digests(tokenizer, tmp_path):
+    templated = with_system_prompt_template(tokenizer)
+    dataset = load_task("svamp", cot="ncot", split="test", limit=2, template="chat")
+    brief = {"system_prompt": "Be brief."}
+    golds = [float(answer) for answer in dataset["answer"]]
+    script = [(dataset[0]["prompt"], [answer_line(f"{golds[0]:g}")]), (dataset[1]["prompt"], ["I cannot tell."])]
+    summary = run(
+        ScriptedModel(templated, script, **brief), templated, dataset, output_dir=str(tmp_path),
+        chat_template_kwargs=brief,
+    )  # fmt: skip
+    assert summary["accuracy"] == 0.5
+    records = read_predictions(summary["predictions"])
+    assert [record["prompt_sha256"] for record in records] == [
+        prompt_digest(templated, prompt, **brief) for prompt in dataset["prompt"]
+    ]
+    assert records[0]["prompt_sha256"] != prompt_digest(templated, dataset[0]["prompt"])
+    with pytest.raises(ValueError, match="was evaluated from another prompt"):
+        run(ScriptedModel(templated, script), templated, dataset, output_dir=str(tmp_path), resume=True)
 
 
 def test_program_of_thought_runs_the_prompts_opening_plus_the_body(tokenizer):

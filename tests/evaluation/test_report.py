@@ -51,6 +51,7 @@ def test_a_corrupt_middle_line_costs_only_itself_and_the_file_is_left_alone(tmp_
         (json.dumps(record(1, completions="7")).encode(), "field 'completions' is a str"),
         (json.dumps(record(1, correct=[True, False])).encode(), "completions, extracted and correct differ in length"),
         (json.dumps(record(1, score=float("nan"))).encode(), "score nan is not finite"),
+        (json.dumps(record(1, prompt_sha256=7)).encode(), "field 'prompt_sha256' is a int"),
     ],
 )
 def test_a_line_that_is_not_a_record_is_skipped_and_named(tmp_path, bad_line, reason):

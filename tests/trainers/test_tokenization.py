@@ -14,6 +14,7 @@ from reft_trl.trainers.tokenization import (
     prompt_length,
     warn_on_split_boundary,
 )
+from tests.utils import with_system_prompt_template
 
 
 def test_long_prompts_are_dropped_with_a_warning(tokenizer):
@@ -38,6 +39,22 @@ def test_no_prompt_left_is_refused_with_the_lengths_seen(tokenizer):
 def test_conversational_prompts_are_measured_through_the_chat_template(tokenizer):
     conversation = [{"role": "user", "content": "1+1="}]
     assert prompt_length(tokenizer, conversation) > prompt_length(tokenizer, "1+1=")
+
+
+def test_chat_template_kwargs_reach_the_length_and_the_filter(tokenizer):
+    """A trainer's `args.chat_template_kwargs` change the rendered prompt, so prompts are measured with them."""
+    templated = with_system_prompt_template(tokenizer)
+    conversation = [{"role": "user", "content": "1+1="}]
+    brief = {"system_prompt": "Be brief."}
+    short = prompt_length(templated, conversation, chat_template_kwargs=brief)
+    assert short < prompt_length(templated, conversation) == prompt_length(tokenizer, conversation)
+
+    dataset = Dataset.from_dict({"prompt": [conversation]})
+    assert len(drop_long_prompts(dataset, templated, short, chat_template_kwargs=brief)) == 1
+    with pytest.raises(ValueError, match="nothing is left to train on"):
+        drop_long_prompts(dataset, templated, short)
+    with pytest.raises(ValueError, match=re.escape(f"(the shortest has {short}, the longest {short})")):
+        drop_long_prompts(dataset, templated, short - 1, chat_template_kwargs=brief)
 
 
 def test_a_prompt_ending_with_the_assistants_message_is_measured_continued(tokenizer):

@@ -1,5 +1,6 @@
 """The trainers refuse a model path that does not exist, a training set without rows and (PPO, online self-training)
-prompts all longer than `max_prompt_length` before they build anything."""
+prompts all longer than `max_prompt_length` (measured with the config's `chat_template_kwargs`) before they build
+anything."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from datasets import Dataset
 from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
 from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
 from reft_trl.trainers.sft_trainer import ReFTSFTTrainer
+from reft_trl.trainers.tokenization import prompt_length
 from tests.trainers import test_online_self_training as online_st
 from tests.trainers import test_sft_trainer as sft
 from tests.trainers.test_ppo_trainer import SMALL_VOCAB, arithmetic_prompts, digit_share, make_args
-from tests.utils import tiny_llama
+from tests.utils import tiny_llama, with_system_prompt_template
 
 NO_ROWS = "train_dataset holds no rows: nothing to train on"
 
@@ -45,6 +47,21 @@ def test_every_prompt_longer_than_max_prompt_length_is_refused(tokenizer, tmp_pa
         ReFTPPOTrainer(
             model=tiny_llama(SMALL_VOCAB), reward_funcs=digit_share, args=make_args(tmp_path, max_prompt_length=16),
             train_dataset=long_prompts, processing_class=tokenizer,
+        )  # fmt: skip
+
+
+def test_ppo_measures_prompts_with_the_configs_chat_template_kwargs(tokenizer, tmp_path):
+    templated = with_system_prompt_template(tokenizer)
+    conversation = [{"role": "user", "content": "1+1="}]
+    brief = {"system_prompt": "Be brief."}
+    short = prompt_length(templated, conversation, chat_template_kwargs=brief)
+    assert short < prompt_length(templated, conversation)
+    message = re.escape(f"max_prompt_length={short - 1} tokens (the shortest has {short}, the longest {short})")
+    with pytest.raises(ValueError, match=message):
+        ReFTPPOTrainer(
+            model=tiny_llama(SMALL_VOCAB), reward_funcs=digit_share,
+            args=make_args(tmp_path, max_prompt_length=short - 1, chat_template_kwargs=brief),
+            train_dataset=Dataset.from_dict({"prompt": [conversation]}), processing_class=templated,
         )  # fmt: skip
 
 
