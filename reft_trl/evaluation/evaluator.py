@@ -233,14 +233,8 @@ def _generate_counting(
     (prompts longest first, `batch_size // samples` per batch), so the completions are the same; vLLM schedules the
     round at once.
     """
-    options = dict(
-        num_samples=num_samples,
-        greedy=greedy,
-        batch_size=batch_size,
-        backend=backend,
-        chat_template_kwargs=chat_template_kwargs,
-        **kwargs,
-    )
+    options = dict(num_samples=num_samples, greedy=greedy, batch_size=batch_size, backend=backend, **kwargs)
+    options["chat_template_kwargs"] = chat_template_kwargs
     if backend == "vllm":
         samples = generate(model, tokenizer, prompts, show_progress=False, **options)
         progress.update(len(prompts))
