@@ -326,7 +326,7 @@ class ReFTPPOTrainer(
                 advantages = masked_whiten(advantages, mask, across_processes=True)
 
         batch.update(advantages=advantages, returns=returns, old_values=values)
-        self._log_rollout(scores, kl, rewards, mask)
+        self._log_rollout(scores, kl, rewards, values, returns, mask)
         if self.model.training:  # an evaluation between PPO epochs must not replace the rollout being trained on
             self._rollout_batch = batch
         return batch
@@ -341,8 +341,14 @@ class ReFTPPOTrainer(
             scores = scores - self.args.missing_eos_penalty * (~ends_with_eos).float()
         return scores
 
-    def _log_rollout(self, scores, kl, rewards, mask):
+    def _log_rollout(self, scores, kl, rewards, values, returns, mask):
         metrics = self._metrics["train" if self.model.training else "eval"]
+        # Over the whole rollout batch with the values that made the advantages (CleanRL's): a mini-batch whose
+        # returns are all alike (every answer correct) has a near-zero variance that makes a per-mini-batch ratio
+        # meaningless
+        metrics["losses/explained_variance"].append(
+            explained_variance(values, returns, mask, across_processes=True).item()
+        )
         sequence_kl = (kl * mask).sum(dim=1)
         mean_sequence_kl = self.accelerator.gather(sequence_kl).mean().item()
         metrics["objective/scores"].append(self.accelerator.gather(scores).mean().item())
@@ -391,7 +397,7 @@ class ReFTPPOTrainer(
 
         mode = "train" if self.model.training else "eval"
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
-        self._log_losses(mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats, values, inputs["returns"], mask)
+        self._log_losses(mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats)
         return loss / normalizer
 
     def _in_critic_warmup(self) -> bool:
@@ -457,7 +463,7 @@ class ReFTPPOTrainer(
             optimizer.add_param_group(group)
         return optimizer
 
-    def _log_losses(self, mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats, values, returns, mask):
+    def _log_losses(self, mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats):
         gather_mean = lambda x: self.accelerator.gather(x.detach().reshape(1)).mean().item()  # noqa: E731
         metrics = self._metrics[mode]
         metrics["losses/policy_loss"].append(gather_mean(pg_loss))
@@ -465,7 +471,6 @@ class ReFTPPOTrainer(
         metrics["losses/clipfrac"].append(gather_mean(pg_stats["clipfrac"]))
         metrics["losses/vf_clipfrac"].append(gather_mean(vf_stats["vf_clipfrac"]))
         metrics["losses/approx_kl"].append(gather_mean(pg_stats["approx_kl"]))
-        metrics["losses/explained_variance"].append(gather_mean(explained_variance(values.detach(), returns, mask)))
         metrics["entropy"].append(gather_mean(entropy))
 
     # ------------------------------------------------------------------------------------------------------------

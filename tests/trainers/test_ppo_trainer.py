@@ -84,6 +84,24 @@ def test_training_changes_policy_and_value_head(tokenizer, tmp_path):
         assert logged(trainer, key), key
 
 
+def test_explained_variance_is_logged_once_per_rollout_over_the_whole_batch(tokenizer, tmp_path):
+    """CleanRL's measure: the rollout's values against its returns, over every sample of the rollout (a mini-batch of
+    all-correct answers has near-constant returns, and a per-mini-batch ratio then reads as a huge negative)."""
+    from reft_trl.trainers.ppo_math import explained_variance
+
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, max_steps=4, num_ppo_epochs=2, num_mini_batches=2),  # one rollout, 4 updates
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    batch = trainer._rollout_batch
+    expected = explained_variance(batch["old_values"], batch["returns"], batch["completion_mask"]).item()
+    assert logged(trainer, "losses/explained_variance") == [pytest.approx(expected, rel=1e-5, abs=1e-6)]
+
+
 def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path):
     trainer = ReFTPPOTrainer(
         model=tiny_llama(SMALL_VOCAB),
