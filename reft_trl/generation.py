@@ -172,8 +172,9 @@ def generate(
         hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
             "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking"; see `HF_DECODINGS`.
             "compiled" compiles on its first call, and once more when a later call brings a new batch size or a
-            longer prompt (`benchmarks/bench_generation.py` reports the time of a first call). "shrinking" (`generate_shrinking`) computes only the rows still generating: its greedy tokens are
-            transformers', its samples follow the same distribution but not the same random draws.
+            longer prompt (`benchmarks/bench_generation.py` reports the time of a first call). "shrinking"
+            (`generate_shrinking`) computes only the rows still generating: its greedy tokens are transformers', its
+            samples follow the same distribution but not the same random draws.
         chat_template_kwargs: keyword arguments of the chat template for conversational prompts (the trainer's
             `args.chat_template_kwargs`, so a model is evaluated on the prompts it was trained on); both backends.
     """

@@ -151,14 +151,13 @@ def evaluate(
 
     predictions_path = summary_path = None
     done: list[dict] = []
+    digests: dict = {}  # item_id -> prompt_digest, for the records written and the resume check
     if output_dir is not None:
         stem = run_name(task, cot, mode, k)
         predictions_path = f"{output_dir}/{stem}{PREDICTIONS_SUFFIX}"
         summary_path = f"{output_dir}/{stem}{SUMMARY_SUFFIX}"
+        digests = {row["item_id"]: prompt_digest(tokenizer, row["prompt"], **chat_template_kwargs) for row in dataset}
         if resume:
-            digests = {
-                row["item_id"]: prompt_digest(tokenizer, row["prompt"], **chat_template_kwargs) for row in dataset
-            }
             done = _resumable(read_predictions(predictions_path), num_samples, digests, predictions_path)
     done_ids = {record["item_id"] for record in done}
     todo = [row for row in dataset if row["item_id"] not in done_ids]
@@ -202,10 +201,9 @@ def evaluate(
                 scores = scorer(row["prompt"], completions) if scorer is not None else None
                 timings["verifier_s"] += time.perf_counter() - clock
                 record = _record(row, completions, extracted, correct, scores, mode, k, task, tolerance)
-                record["prompt_sha256"] = prompt_digest(tokenizer, row["prompt"], **chat_template_kwargs)
                 records.append(_summarized(record))
                 if writer is not None:
-                    writer.write(record)
+                    writer.write({**record, "prompt_sha256": digests[row["item_id"]]})
     finally:
         progress.close()
         if writer is not None:

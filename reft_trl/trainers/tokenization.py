@@ -104,8 +104,9 @@ def warn_on_split_boundary(dataset, tokenizer, rows: int = BOUNDARY_ROWS) -> boo
     """Warn (and return True) when, in any of the first `rows` rows that hold a gold `completion`, the prompt's tokens
     are not the first tokens of prompt + completion: the prompt then ends inside a token of the text SFT trained on
     (as the paper's P-CoT opening did with byte-level BPE tokenizers, its final newline merged with the indentation),
-    and rollouts sample from a token boundary the warm-up never saw. Plain-text and conversational prompts alike, as
-    the trainers tokenize them (`reft_trl.generation.encode_prompt`)."""
+    and rollouts sample from a token boundary the warm-up never saw. Plain-text prompts, tokenized as the trainers
+    tokenize them (`reft_trl.generation.encode_prompt`); conversations are skipped (their completion is a message
+    list, and `tests/data/test_token_boundary.py` covers the chat template's path)."""
     if not hasattr(dataset, "select") or "completion" not in (getattr(dataset, "column_names", None) or ()):
         return False  # no dataset, a streamed one, or prompts without gold completions
     checked = [row for row in dataset.select(range(min(len(dataset), 4 * rows))) if row["completion"]][:rows]
