@@ -232,7 +232,8 @@ def test_fork_bomb_and_process_spawning_fail(sandbox):
         program("import multiprocessing\np = multiprocessing.Process(target=print)\np.start()\nreturn 'process'"),
         program("import ctypes\nreturn ctypes.CDLL(None).fork()"),
     ]
-    results = sandbox.run_many(codes, SandboxLimits(timeout=1.0))
+    # CPU limit above the timeout: the busy fork loop then ends at the wall clock, not in a race with RLIMIT_CPU
+    results = sandbox.run_many(codes, SandboxLimits(timeout=1.0, cpu_seconds=5))
     assert_blocked_by_the_kernel(results[:-1])
     assert results[-1].value == -1  # libc fork() reports the EPERM as -1
     assert results[1].error == "timeout"
