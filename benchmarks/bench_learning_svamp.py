@@ -5,7 +5,8 @@ Stages, each skipped when its output exists (so a killed run resumes where it st
 1. `sft`: warm-up (`ReFTSFTTrainer`) on the first `--train_limit` SVAMP training questions.
 2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
    development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it).
-3. `rl`: the method from the warm-up, on the same training questions: `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the
+3. `rl`: the method from the warm-up, on the same training questions (or on `--rl_limit` others from `--rl_start`,
+   questions the warm-up never saw): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the
    same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per question from
    the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of thought, half
    each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time
@@ -53,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--cot", choices=("ncot", "pcot"), default="pcot")
     add("--train_limit", type=int, default=512, help="first N training questions (SFT and RL)")
     add("--dev_size", type=int, default=300, help="last N training questions: the development split")
+    add("--rl_start", type=int, default=0, help="first training question of the RL stage (and of the SFT control)")
+    add("--rl_limit", type=int, default=0, help="training questions of the RL stage (0: --train_limit)")
     add("--eval_limit", type=int, default=0, help="test questions (0 = all 1,000)")
     add("--seed", type=int, default=42)
     # warm-up
@@ -96,16 +99,17 @@ def main(argv=None) -> dict:
     from reft_trl.data import load_task
 
     train = load_task("svamp", cot=args.cot, split="train")
-    n_train = len(train)
-    dev_rows = range(n_train - args.dev_size, n_train)
-    if args.train_limit > n_train - args.dev_size:
-        raise SystemExit(f"--train_limit {args.train_limit} overlaps the last {args.dev_size} (dev) questions.")
-    sft_rows = train.select(range(args.train_limit))
+    sft_range, rl_range, dev_range = question_ranges(args, len(train))
+    sft_rows = train.select(sft_range)
     prompt_kwargs = dict(program_prefix_in_prompt=args.cot == "pcot")
     train_prompts = load_task("svamp", cot=args.cot, split="train", **prompt_kwargs)
-    rl_rows, dev = train_prompts.select(range(args.train_limit)), train_prompts.select(dev_rows)
+    rl_rows = train.select(rl_range) if args.method == "sft" else train_prompts.select(rl_range)
+    dev = train_prompts.select(dev_range)
     test = load_task("svamp", cot=args.cot, split="test", limit=args.eval_limit or None, **prompt_kwargs)
-    print(f"[bench] {len(sft_rows)} training, {len(dev)} dev, {len(test)} test questions (svamp {args.cot})")
+    print(
+        f"[bench] {len(sft_rows)} warm-up, {len(rl_rows)} RL (from question {rl_range.start}), {len(dev)} dev, "
+        f"{len(test)} test questions (svamp {args.cot})"
+    )
 
     timings = _load_json(os.path.join(args.output_dir, "timings.json")) or {}
     sft_dir = args.sft_dir or os.path.join(args.output_dir, "sft")
@@ -122,7 +126,7 @@ def main(argv=None) -> dict:
     rl_dir = os.path.join(args.output_dir, args.method)
     if not os.path.isfile(os.path.join(rl_dir, "config.json")):
         started = time.perf_counter()
-        history = _train(args, sft_dir, rl_dir, rl_rows if args.method != "sft" else sft_rows)
+        history = _train(args, sft_dir, rl_dir, rl_rows)
         timings["rl_s"] = timings.get("rl_s", 0.0) + time.perf_counter() - started
         _save_json(os.path.join(args.output_dir, "log_history.json"), history)
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
@@ -157,6 +161,21 @@ def main(argv=None) -> dict:
     for split in ("test", "dev"):
         print(f"[bench] {split}: " + format_paired(comparison[split], "warm-up", args.method))
     return summary
+
+
+def question_ranges(args, n_train: int) -> tuple[range, range, range]:
+    """Rows of the training file for the warm-up, the RL stage (the SFT control trains on the same questions' gold
+    chains of thought) and the development split (the last `--dev_size`); the dev split overlaps neither."""
+    dev_range = range(n_train - args.dev_size, n_train)
+    sft_range = range(args.train_limit)
+    rl_range = range(args.rl_start, args.rl_start + (args.rl_limit or args.train_limit))
+    for name, rows in (("--train_limit", sft_range), ("--rl_start + --rl_limit", rl_range)):
+        if rows.stop > dev_range.start:
+            raise SystemExit(
+                f"{name} reaches training question {rows.stop - 1}: it overlaps the last {args.dev_size} (dev) "
+                f"questions of the {n_train}."
+            )
+    return sft_range, rl_range, dev_range
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -125,3 +125,14 @@ def test_the_wall_clock_budget_counts_time_spent_before_a_resume(bench, tmp_path
     callback.on_step_end(None, state, control)
     assert control.should_training_stop and control.should_save
     assert bench._load_json(str(tmp_path / "wall_clock.json"))["seconds"] > 60
+
+
+def test_rl_questions_default_to_the_warm_ups_and_can_be_fresh_ones(bench):
+    ranges = bench.question_ranges(bench.parse_args([]), 1000)
+    assert ranges == (range(512), range(512), range(700, 1000))
+    fresh = bench.question_ranges(bench.parse_args(["--rl_start", "512", "--rl_limit", "100"]), 1000)
+    assert fresh == (range(512), range(512, 612), range(700, 1000))
+    with pytest.raises(SystemExit, match="--rl_start \\+ --rl_limit reaches training question 700"):
+        bench.question_ranges(bench.parse_args(["--rl_start", "600", "--rl_limit", "101"]), 1000)
+    with pytest.raises(SystemExit, match="--train_limit reaches"):
+        bench.question_ranges(bench.parse_args(["--train_limit", "701"]), 1000)
