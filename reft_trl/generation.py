@@ -1,5 +1,4 @@
-"""Sample completions from a model: vLLM when it is installed, else batched Hugging Face `generate`, or on request
-CTranslate2 (`backend="ctranslate2"`, a CPU engine reading the same weights: `reft_trl.ctranslate2_generation`).
+"""Sample completions from a model: vLLM when it is installed, else batched Hugging Face `generate`.
 
 Evaluation and the trainers' sampling of training questions (`reft_trl.sampling`: verifier data, offline
 self-training) both generate here. Prompts are tokenized as the trainers' rollouts tokenize them (TRL's, and
@@ -22,9 +21,7 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 
-from reft_trl.ctranslate2_generation import ctranslate2_generate, is_ctranslate2_model, load_ctranslate2_model
-
-BACKENDS = ("auto", "hf", "vllm", "ctranslate2")
+BACKENDS = ("auto", "hf", "vllm")
 DEFAULT_MAX_NEW_TOKENS = 400
 """Completion budget; the paper's sampling allows 1,024 tokens of prompt plus completion."""
 DEFAULT_BATCH_SIZE = 16
@@ -72,8 +69,7 @@ def is_vllm_available() -> bool:
 
 
 def resolve_backend(backend: str = "auto", model=None) -> str:
-    """`"vllm"`, `"hf"` or `"ctranslate2"`: "auto" picks vLLM when it is installed and `model` is a path (or already a
-    `vllm.LLM`), CTranslate2 for a model it has loaded, else Hugging Face; CTranslate2 is otherwise chosen by name.
+    """`"vllm"` or `"hf"`: "auto" picks vLLM when it is installed and `model` is a path (or already a `vllm.LLM`).
 
     >>> resolve_backend("hf")
     'hf'
@@ -86,16 +82,14 @@ def resolve_backend(backend: str = "auto", model=None) -> str:
         return backend
     if _is_vllm_engine(model):
         return "vllm"
-    if is_ctranslate2_model(model):
-        return "ctranslate2"
     return "vllm" if isinstance(model, str) and is_vllm_available() else "hf"
 
 
 def load_generation_model(
     model_or_path, backend: str = "auto", dtype: str = "auto", seed: int = 0, device: str | None = None, **vllm_kwargs
 ):
-    """The model `generate` runs: a loaded model is returned as it is, a path becomes a `vllm.LLM`, a
-    `CTranslate2Model` (converted once and cached) or a causal LM (on `device`; by default the GPU when there is one).
+    """The model `generate` runs: a loaded model is returned as it is, a path becomes a `vllm.LLM` or a causal LM
+    (on `device`; by default the GPU when there is one).
 
     Loading once and passing the result to `generate` avoids reloading the weights on every call.
     """
@@ -103,15 +97,9 @@ def load_generation_model(
     if not isinstance(model_or_path, str):
         if backend == "vllm" and not _is_vllm_engine(model_or_path):
             raise ValueError("backend='vllm' needs a model path (or a vllm.LLM), not an in-memory model.")
-        if backend == "ctranslate2" and not is_ctranslate2_model(model_or_path):
-            raise ValueError(
-                "backend='ctranslate2' needs a checkpoint folder (or a CTranslate2Model), not an in-memory model."
-            )
         return model_or_path
     if backend == "vllm":
         return _vllm_engine(model_or_path, dtype, seed, tuple(sorted(vllm_kwargs.items())))
-    if backend == "ctranslate2":
-        return load_ctranslate2_model(model_or_path, seed=seed)
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -169,7 +157,7 @@ def generate(
     """Completions of each prompt: `num_samples` texts per prompt, in the order of `prompts`.
 
     Args:
-        model_or_path: a causal LM, a `vllm.LLM`, a `CTranslate2Model`, or a path (loaded on each call: prefer `load_generation_model`).
+        model_or_path: a causal LM, a `vllm.LLM`, or a path (loaded on each call: prefer `load_generation_model`).
         tokenizer: the model's tokenizer; without a pad token (Galactica / OPT), EOS pads.
         prompts: plain-text prompts, or conversations (`[{"role": "user", "content": ...}]`).
         num_samples: completions per prompt. With `greedy=True` they are copies of the one greedy completion.
@@ -179,8 +167,7 @@ def generate(
         top_k: top-k sampling (0: off).
         max_new_tokens: completion length limit.
         batch_size: sequences per Hugging Face `generate` call (vLLM schedules its own batches).
-        backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm", "hf" or "ctranslate2" (a CPU
-            engine reading the checkpoint's weights in float32; `reft_trl.ctranslate2_generation`).
+        backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm" or "hf".
         show_progress: show a progress bar.
         hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
             "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking"; see `HF_DECODINGS`.
@@ -202,12 +189,6 @@ def generate(
     sampling = dict(greedy=greedy, temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
     if _is_vllm_engine(model):
         completions = _vllm_generate(model, prompt_ids, distinct_samples, show_progress=show_progress, **sampling)
-    elif is_ctranslate2_model(model):
-        eos_ids = _eos_token_ids(model, tokenizer)
-        completions = ctranslate2_generate(
-            model, tokenizer, prompt_ids, distinct_samples, eos_ids=eos_ids, batch_size=batch_size,
-            show_progress=show_progress, **sampling,
-        )  # fmt: skip
     else:
         completions = _hf_generate(
             model,

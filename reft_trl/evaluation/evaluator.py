@@ -91,8 +91,7 @@ def evaluate(
     """Evaluate `model` on `dataset` and return the summary (also written to `output_dir` and printed).
 
     Args:
-        model: a causal LM, a `vllm.LLM`, a `CTranslate2Model`, or a path (vLLM when installed, else Hugging Face;
-            `backend` chooses).
+        model: a causal LM, a `vllm.LLM`, or a path (vLLM when installed, else Hugging Face).
         tokenizer: its tokenizer, or a path.
         dataset: rows with `prompt`, `answer`, `item_id` and `question`, as `reft_trl.data.load_task` returns them.
             For P-CoT, prompts may end with the program's opening (`program_prefix_in_prompt=True`, as the paper
@@ -121,7 +120,7 @@ def evaluate(
             was generated from another prompt than the dataset's now (another template, another chat template or
             `chat_template_kwargs`); records without a digest (files written by earlier versions) are kept as they
             are.
-        backend: "auto", "vllm", "hf" or "ctranslate2" (`reft_trl.generation.generate`).
+        backend: "auto", "vllm" or "hf".
         seed: random seed of the sampled modes.
         chunk_size: questions per generate-score-write round.
         show_progress: show a progress bar.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reft_trl.answer_format import COTS, TASKS
-from reft_trl.generation import BACKENDS, DEFAULT_HF_DECODING, HF_DECODINGS
+from reft_trl.generation import DEFAULT_HF_DECODING, HF_DECODINGS
 
 
 @dataclass
@@ -58,8 +58,7 @@ class EvalArguments:
     resume (`bool`, *optional*, defaults to `False`):
         Keep the questions already in the predictions file and evaluate only the rest.
     backend (`str`, *optional*, defaults to `"auto"`):
-        `"auto"` (vLLM when installed), `"vllm"`, `"hf"` or `"ctranslate2"` (a CPU engine decoding the checkpoint's
-        weights converted once to float32; `pip install ctranslate2`).
+        `"auto"` (vLLM when installed), `"vllm"` or `"hf"`.
     hf_decoding (`str`, *optional*, defaults to `"auto"`):
         Hugging Face backend only: `"auto"` (`"shrinking"` where the model allows it, else `"dynamic"`), `"dynamic"`
         (transformers' default cache), `"static"` (a cache allocated once),
@@ -112,7 +111,7 @@ class EvalArguments:
     strict: bool = field(default=False, metadata={"help": "Read answers only after 'Therefore, the answer is:'."})
     output_dir: str | None = field(default="eval", metadata={"help": "Folder for the predictions and the summary."})
     resume: bool = field(default=False, metadata={"help": "Evaluate only the questions not yet in the predictions."})
-    backend: str = field(default="auto", metadata={"help": "Generation backend.", "choices": list(BACKENDS)})
+    backend: str = field(default="auto", metadata={"help": "Generation backend.", "choices": ["auto", "vllm", "hf"]})
     hf_decoding: str = field(
         default=DEFAULT_HF_DECODING,
         metadata={
