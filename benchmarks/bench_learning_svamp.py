@@ -6,8 +6,7 @@ Stages, each skipped when its output exists (so a killed run resumes where it st
 2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
    development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it).
 3. `rl`: the method from the warm-up, on the same training questions (or on `--rl_limit` others from `--rl_start`,
-   questions the warm-up never saw): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the
-   same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per question from
+   questions the warm-up never saw): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per question from
    the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of thought, half
    each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time
    or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
@@ -52,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--output_dir", default="outputs/bench-learning-svamp")
     add("--method", choices=METHODS, default="ppo", help="ppo (ReFT) or a control: grpo, online_st, sft")
     add("--cot", choices=("ncot", "pcot"), default="pcot")
-    add("--train_limit", type=int, default=512, help="first N training questions (SFT and RL)")
+    add("--train_limit", type=int, default=512, help="first N training questions: the warm-up's, and RL's by default")
     add("--dev_size", type=int, default=300, help="last N training questions: the development split")
     add("--rl_start", type=int, default=0, help="first training question of the RL stage (and of the SFT control)")
     add("--rl_limit", type=int, default=0, help="training questions of the RL stage (0: --train_limit)")
