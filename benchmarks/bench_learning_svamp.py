@@ -6,10 +6,11 @@ Stages, each skipped when its output exists (so a killed run resumes where it st
 2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
    development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it).
 3. `rl`: the method from the warm-up, on the same training questions (or on `--rl_limit` others from `--rl_start`,
-   questions the warm-up never saw): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per question from
-   the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of thought, half
-   each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time
-   or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
+   questions the warm-up never saw): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the same reward, critic-free),
+   `online_st` (online self-training, the paper's baseline: one sample per question from the current policy,
+   cross-entropy on the samples the reward marks correct and on the gold chains of thought, half each) or `sft`
+   (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time or `--rollouts`
+   rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
 4. `eval-rl`: the same evaluations of the trained model.
 5. `summary.json`: accuracies, the paired difference (test and dev) with its bootstrap 95 % interval and the exact
    McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
