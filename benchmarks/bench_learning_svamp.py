@@ -42,6 +42,8 @@ TITLES = {
     "ppo": "ReFT (PPO)", "grpo": "GRPO control", "online_st": "Online self-training control",
     "sft": "Continued SFT control",
 }  # fmt: skip
+WALL_CLOCK_FILE = "wall_clock.json"
+"""The RL stage's training wall time, counted across resumes (`_wall_clock_limit`): the `rl_s` of timings.json."""
 ROLLOUT_PASSES = 2
 """Passes over each rollout batch of the sampling methods: PPO epochs, GRPO and online self-training iterations."""
 
@@ -125,9 +127,8 @@ def main(argv=None) -> dict:
 
     rl_dir = os.path.join(args.output_dir, args.method)
     if not os.path.isfile(os.path.join(rl_dir, "config.json")):
-        started = time.perf_counter()
         history = _train(args, sft_dir, rl_dir, rl_rows)
-        timings["rl_s"] = timings.get("rl_s", 0.0) + time.perf_counter() - started
+        timings["rl_s"] = _load_json(os.path.join(rl_dir, WALL_CLOCK_FILE))["seconds"]  # across resumes
         _save_json(os.path.join(args.output_dir, "log_history.json"), history)
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
     evals[args.method], seconds = _evaluate_both(args, rl_dir, args.method, test, dev)
@@ -225,7 +226,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none", use_cpu=True,
         gradient_checkpointing=False, seed=args.seed,
     )  # fmt: skip
-    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)] if args.rl_minutes else []
+    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)]
     if args.method == "ppo":
         from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
 
@@ -298,23 +299,33 @@ def _build_trainer(args, sft_dir, output_dir, rows):
 
 
 def _wall_clock_limit(minutes: float, output_dir: str):
-    """A callback that stops training (with a checkpoint) once `minutes` of training wall time have passed, counted
-    across resumes: the time spent so far is kept in `output_dir/wall_clock.json` after every step."""
+    """A callback that counts the training wall time across resumes in `output_dir/wall_clock.json` (written after
+    every step; a resume starts from the time counted at the checkpoint it resumes, so redone steps count once) and,
+    when `minutes` is not 0, stops training (with a checkpoint) once that much has passed."""
     from transformers import TrainerCallback
 
-    path = os.path.join(output_dir, "wall_clock.json")
+    path = os.path.join(output_dir, WALL_CLOCK_FILE)
 
     class WallClockLimit(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            self.spent_before = (_load_json(path) or {}).get("seconds", 0.0)
+            counted = _load_json(path) or {}
+            self.spent_before = counted.get("checkpoint_seconds", counted.get("seconds", 0.0))
+            self.checkpoint = {
+                key: counted[key] for key in ("checkpoint_seconds", "checkpoint_step") if key in counted
+            }
             self.started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
             spent = self.spent_before + time.perf_counter() - self.started
-            _save_json(path, {"seconds": spent, "step": state.global_step})
-            if spent > 60 * minutes:
+            _save_json(path, {"seconds": spent, "step": state.global_step, **self.checkpoint})
+            if minutes and spent > 60 * minutes:
                 control.should_training_stop = True
                 control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            spent = self.spent_before + time.perf_counter() - self.started
+            self.checkpoint = {"checkpoint_seconds": spent, "checkpoint_step": state.global_step}
+            _save_json(path, {"seconds": spent, "step": state.global_step, **self.checkpoint})
 
     return WallClockLimit()
 

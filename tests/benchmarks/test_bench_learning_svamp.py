@@ -136,3 +136,24 @@ def test_rl_questions_default_to_the_warm_ups_and_can_be_fresh_ones(bench):
         bench.question_ranges(bench.parse_args(["--rl_start", "600", "--rl_limit", "101"]), 1000)
     with pytest.raises(SystemExit, match="--train_limit reaches"):
         bench.question_ranges(bench.parse_args(["--train_limit", "701"]), 1000)
+
+
+def test_the_wall_clock_counts_from_the_checkpoint_a_resume_starts_from_and_needs_no_limit(bench, tmp_path):
+    from transformers import TrainerControl, TrainerState
+
+    callback = bench._wall_clock_limit(0.0, str(tmp_path))  # no limit: it only counts
+    state, control = TrainerState(), TrainerControl()
+    callback.on_train_begin(None, state, control)
+    state.global_step = 4
+    callback.on_save(None, state, control)
+    at_checkpoint = bench._load_json(str(tmp_path / "wall_clock.json"))["checkpoint_seconds"]
+    time.sleep(0.2)
+    state.global_step = 5  # a step after the checkpoint, lost when the run is killed
+    callback.on_step_end(None, state, control)
+    assert not control.should_training_stop
+    counted = bench._load_json(str(tmp_path / "wall_clock.json"))
+    assert counted["seconds"] >= at_checkpoint + 0.2 and counted["checkpoint_step"] == 4
+
+    resumed = bench._wall_clock_limit(0.0, str(tmp_path))
+    resumed.on_train_begin(None, state, control)
+    assert resumed.spent_before == at_checkpoint  # step 5 is redone: its first try is not counted
