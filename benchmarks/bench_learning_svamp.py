@@ -316,16 +316,21 @@ def _wall_clock_limit(minutes: float, output_dir: str):
             self.started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
-            spent = self.spent_before + time.perf_counter() - self.started
-            _save_json(path, {"seconds": spent, "step": state.global_step, **self.checkpoint})
+            spent = self._record(state)
             if minutes and spent > 60 * minutes:
                 control.should_training_stop = True
                 control.should_save = True
 
         def on_save(self, args, state, control, **kwargs):
+            self._record(state, checkpoint=True)
+
+        def _record(self, state, checkpoint: bool = False) -> float:
+            """Write the time counted so far (and, at a checkpoint, remember it as the checkpoint's); return it."""
             spent = self.spent_before + time.perf_counter() - self.started
-            self.checkpoint = {"checkpoint_seconds": spent, "checkpoint_step": state.global_step}
+            if checkpoint:
+                self.checkpoint = {"checkpoint_seconds": spent, "checkpoint_step": state.global_step}
             _save_json(path, {"seconds": spent, "step": state.global_step, **self.checkpoint})
+            return spent
 
     return WallClockLimit()
 
