@@ -300,15 +300,17 @@ def _build_trainer(args, sft_dir, output_dir, rows):
 
 def _wall_clock_limit(minutes: float, output_dir: str):
     """A callback that counts the training wall time across resumes in `output_dir/wall_clock.json` (written after
-    every step; a resume starts from the time counted at the checkpoint it resumes, so redone steps count once) and,
-    when `minutes` is not 0, stops training (with a checkpoint) once that much has passed."""
+    every step; a resume starts from the time counted at the checkpoint it resumes, so redone steps count once, and a
+    fresh start from 0) and, when `minutes` is not 0, stops training (with a checkpoint) once that much has passed."""
     from transformers import TrainerCallback
 
     path = os.path.join(output_dir, WALL_CLOCK_FILE)
 
     class WallClockLimit(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            counted = _load_json(path) or {}
+            # A fresh start (step 0) redoes everything: a count left by a run stopped before its first checkpoint
+            # is void.
+            counted = (_load_json(path) or {}) if state.global_step else {}
             self.spent_before = counted.get("checkpoint_seconds", counted.get("seconds", 0.0))
             self.checkpoint = {
                 key: counted[key] for key in ("checkpoint_seconds", "checkpoint_step") if key in counted

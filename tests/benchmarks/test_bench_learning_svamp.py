@@ -117,7 +117,7 @@ def test_the_wall_clock_budget_counts_time_spent_before_a_resume(bench, tmp_path
 
     (tmp_path / "wall_clock.json").write_text('{"seconds": 59.5, "step": 3}')
     callback = bench._wall_clock_limit(1.0, str(tmp_path))  # a one-minute budget, 59.5 s of it already spent
-    state, control = TrainerState(), TrainerControl()
+    state, control = TrainerState(global_step=3), TrainerControl()  # resumed from the checkpoint at step 3
     callback.on_train_begin(None, state, control)
     callback.on_step_end(None, state, control)
     assert not control.should_training_stop
@@ -157,3 +157,7 @@ def test_the_wall_clock_counts_from_the_checkpoint_a_resume_starts_from_and_need
     resumed = bench._wall_clock_limit(0.0, str(tmp_path))
     resumed.on_train_begin(None, state, control)
     assert resumed.spent_before == at_checkpoint  # step 5 is redone: its first try is not counted
+
+    restarted = bench._wall_clock_limit(0.0, str(tmp_path))
+    restarted.on_train_begin(None, TrainerState(), control)  # no checkpoint to resume: everything is redone
+    assert restarted.spent_before == 0.0
