@@ -103,8 +103,9 @@ def run(trainer_name: str, result_path: str, config: dict) -> None:
     reward = AnswerMatchReward("svamp", "ncot")
     if trainer_name == "reft":
         args = ReFTPPOConfig(
-            **shared, task="svamp", num_ppo_epochs=config["ppo_epochs"], num_mini_batches=1, kl_coef=config["kl_coef"]
-        )
+            **shared, task="svamp", num_ppo_epochs=config["ppo_epochs"], num_mini_batches=1, kl_coef=config["kl_coef"],
+            lm_head_scoring=config.get("lm_head_scoring", "auto"),
+        )  # fmt: skip
         trainer = ReFTPPOTrainer(
             model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
         )

@@ -13,6 +13,9 @@ from .mixed_precision_generation import ROLLOUT_WEIGHTS, check_rollout_options
 from .one_generation import grpo_post_init_one_generation_allowed
 from .ppo_math import KL_ESTIMATORS
 
+LM_HEAD_SCORINGS = ("auto", "fused", "logits")
+"""How the PPO trainer scores completion tokens (`ReFTPPOConfig.lm_head_scoring`)."""
+
 
 @dataclass
 class ReFTPPOConfig(GRPOConfig):
@@ -106,6 +109,15 @@ class ReFTPPOConfig(GRPOConfig):
         allocated once) or `"compiled"` (that cache and the decode step compiled by `torch.compile`, on a CPU too).
         `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under autocast a compiled step would
         cast the float32 weights again at every step.
+
+    > Parameters that control how log-probabilities are computed
+
+    lm_head_scoring (`str`, *optional*, defaults to `"auto"`):
+        How the policy and the reference score completion tokens: `"fused"`, TRL's chunked fused LM head (no
+        `(batch, length, vocabulary)` logits tensor, the memory-lean choice for large vocabularies on accelerators;
+        without Triton it projects every position, prompt included, and recomputes the projection in the backward);
+        `"logits"`, the logits of the completion positions only (transformers' `logits_to_keep`), one matmul each way,
+        faster on a CPU; `"auto"`, `"logits"` on a CPU and `"fused"` elsewhere (and whenever `cast_lm_head_to_fp32`).
 
     > Defaults changed from `GRPOConfig` to the paper's values
 
@@ -207,6 +219,17 @@ class ReFTPPOConfig(GRPOConfig):
         },
     )
 
+    # How log-probabilities are computed
+    lm_head_scoring: str = field(
+        default="auto",
+        metadata={
+            "help": "How policy and reference score completion tokens: 'fused' (TRL's chunked fused LM head, "
+            "memory-lean), 'logits' (the completion positions' logits only, faster on a CPU) or 'auto' ('logits' on a "
+            "CPU, else 'fused').",
+            "choices": list(LM_HEAD_SCORINGS),
+        },
+    )
+
     # Defaults changed from GRPOConfig
     learning_rate: float = field(default=3e-7, metadata={"help": "Learning rate (the paper: 3e-7, constant)."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule."})
@@ -259,6 +282,7 @@ class ReFTPPOConfig(GRPOConfig):
         check_field(self, "critic_learning_rate", minimum=0, optional=True)
         check_field(self, "max_sequence_kl", above=0, optional=True)
         check_rollout_options(self)
+        self.lm_head_scoring = resolve_lm_head_scoring(self)
         # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
         self.num_iterations = self.num_ppo_epochs
         if self.epsilon not in (GRPOConfig.__dataclass_fields__["epsilon"].default, self.cliprange):
@@ -271,6 +295,21 @@ class ReFTPPOConfig(GRPOConfig):
             self.steps_per_generation = self.gradient_accumulation_steps * self.num_mini_batches
 
         grpo_post_init_one_generation_allowed(self)
+
+
+def resolve_lm_head_scoring(config: ReFTPPOConfig) -> str:
+    """`lm_head_scoring` with "auto" resolved: "logits" on a CPU, "fused" elsewhere or with `cast_lm_head_to_fp32`."""
+    choice = config.lm_head_scoring
+    if choice not in LM_HEAD_SCORINGS:
+        raise ValueError(f"lm_head_scoring={choice!r}; valid choices: {', '.join(LM_HEAD_SCORINGS)}.")
+    if choice == "logits" and config.cast_lm_head_to_fp32:
+        raise ValueError(
+            "lm_head_scoring='logits' computes the logits under the trainer's autocast; cast_lm_head_to_fp32 needs "
+            "the fused LM head: set lm_head_scoring='fused' (or 'auto')."
+        )
+    if choice == "auto":
+        return "logits" if config.use_cpu and not config.cast_lm_head_to_fp32 else "fused"
+    return choice
 
 
 # GRPO options that shape GRPO's own loss or advantages; ReFT's PPO computes neither, so a changed value would be

@@ -30,6 +30,8 @@ from trl.models import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import (
     add_fused_lm_head,
     disable_dropout_in_model,
+    selective_log_softmax,
+    selective_log_softmax_and_entropy,
     shuffle_sequence_dict,
     split_tensor_dict,
     use_adapter,
@@ -184,6 +186,7 @@ class ReFTPPOTrainer(
         attach_value_head(policy, getattr(policy, VALUE_HEAD_NAME))  # after TRL's fused LM head patch
         self.ref_model = self._prepare_reference(ref_model)
         self._set_up_rollout_decoding()
+        self._fused_lm_head = args.lm_head_scoring == "fused"
 
     # ------------------------------------------------------------------------------------------------------------
     # Reference model
@@ -202,22 +205,56 @@ class ReFTPPOTrainer(
 
     @torch.no_grad()
     def _reference_logps(self, input_ids, attention_mask, logits_to_keep, batch_size):
-        """log π_ref of each completion token, from the frozen warm-up model."""
+        """log π_ref of each completion token, from the frozen warm-up model, `batch_size` rows per forward."""
         if self.ref_model is not None:
-            logps, _, _ = self._get_per_token_logps_and_entropies(
-                self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size
-            )
-            return logps
+            return self._chunked_logps(self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size)
         # PEFT: the warm-up is either the frozen copy of the warm-up adapter, or the base model (fresh adapter).
         unwrapped = self.accelerator.unwrap_model(self.model)
         with use_adapter(unwrapped, adapter_name=self._reference_adapter):
-            logps, _, _ = super()._get_per_token_logps_and_entropies(  # bypass the critic capture
-                self.model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size
-            )
-        return logps
+            return self._chunked_logps(self.model, input_ids, attention_mask, logits_to_keep, batch_size)
+
+    def _chunked_logps(self, model, input_ids, attention_mask, logits_to_keep, batch_size):
+        rows = range(0, input_ids.size(0), batch_size or input_ids.size(0))
+        return torch.cat([
+            self._token_logps(model, input_ids[i : i + batch_size], attention_mask[i : i + batch_size], logits_to_keep)[0]
+            for i in rows
+        ])  # fmt: skip
 
     # ------------------------------------------------------------------------------------------------------------
     # Policy + critic forward
+    def _token_logps(self, model, input_ids, attention_mask, logits_to_keep, compute_entropy=False, **forward_kwargs):
+        """log π (B, T) and entropy (B, T) or None of the last `logits_to_keep` tokens, and the forward's outputs.
+
+        Policy, reference and rollout are all scored by this one path (so policy == reference gives a KL of exactly 0
+        and the first PPO ratio is exactly 1): TRL's fused LM head (`lm_head_scoring="fused"`: no (B, L, V) logits
+        tensor; it scores every position on devices without Triton) or the logits of the completion positions only
+        (`"logits"`: transformers' `logits_to_keep`, one plain matmul per forward). Padding tokens get 0.
+        """
+        if self._fused_lm_head:
+            labels = input_ids.masked_fill(attention_mask == 0, -100)
+            labels[:, :-logits_to_keep] = -100
+            with self.accelerator.autocast():
+                outputs = model(
+                    input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True,
+                    **forward_kwargs,
+                )  # fmt: skip
+            logps = outputs.log_probs[:, -logits_to_keep:]
+            return logps, outputs.entropy[:, -logits_to_keep:] if compute_entropy else None, outputs
+        with self.accelerator.autocast():
+            outputs = model(
+                input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=logits_to_keep + 1, use_cache=False,
+                **forward_kwargs,
+            )  # fmt: skip
+        logits = outputs.logits[:, :-1].float()  # position t - 1 predicts completion token t
+        targets, completion_mask = input_ids[:, -logits_to_keep:], attention_mask[:, -logits_to_keep:]
+        if not compute_entropy:
+            logps = selective_log_softmax(logits, targets, self.temperature, row_mask=completion_mask)
+            return logps, None, outputs
+        logps, entropies = selective_log_softmax_and_entropy(
+            logits, targets, temperature=self.temperature, row_mask=completion_mask
+        )
+        return logps, entropies, outputs
+
     def _policy_logps_and_values(
         self, model, input_ids, attention_mask, logits_to_keep, compute_entropy=False, detach_critic_input=False
     ):
@@ -226,19 +263,10 @@ class ReFTPPOTrainer(
         The value of completion token t is read at the position before it (the state from which it was sampled).
         With `detach_critic_input`, the values' gradient stops at the value head.
         """
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        labels[:, :-logits_to_keep] = -100
-        with self.accelerator.autocast():
-            outputs = model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                labels=labels,
-                fused_lm_head=True,
-                return_values=True,
-                detach_critic_input=detach_critic_input,
-            )
-        logps = outputs.log_probs[:, -logits_to_keep:]
-        entropies = outputs.entropy[:, -logits_to_keep:] if compute_entropy else None
+        logps, entropies, outputs = self._token_logps(
+            model, input_ids, attention_mask, logits_to_keep, compute_entropy,
+            return_values=True, detach_critic_input=detach_critic_input,
+        )  # fmt: skip
         values = outputs["state_values"][:, -logits_to_keep - 1 : -1]
         return logps, entropies, values
 

@@ -236,8 +236,9 @@ def test_each_ppo_epoch_reshuffles_the_mini_batches(tokenizer, tmp_path):
 # bf16 mixed precision
 
 
-def test_bf16_first_ratio_is_one_and_kl_is_zero_when_policy_is_the_reference(tokenizer, tmp_path):
-    trainer = build(tokenizer, tmp_path, bf16=True, kl_coef=0.05, reward=_random_score)
+@pytest.mark.parametrize("scoring", ["logits", "fused"])
+def test_bf16_first_ratio_is_one_and_kl_is_zero_when_policy_is_the_reference(tokenizer, tmp_path, scoring):
+    trainer = build(tokenizer, tmp_path, bf16=True, kl_coef=0.05, reward=_random_score, lm_head_scoring=scoring)
     assert trainer.accelerator.mixed_precision == "bf16"
     inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     assert logged_metric(trainer, "objective/kl") == 0.0

@@ -102,11 +102,12 @@ def test_explained_variance_is_logged_once_per_rollout_over_the_whole_batch(toke
     assert logged(trainer, "losses/explained_variance") == [pytest.approx(expected, rel=1e-5, abs=1e-6)]
 
 
-def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path):
+@pytest.mark.parametrize("scoring", ["logits", "fused"])
+def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path, scoring):
     trainer = ReFTPPOTrainer(
         model=tiny_llama(SMALL_VOCAB),
         reward_funcs=digit_share,
-        args=make_args(tmp_path),
+        args=make_args(tmp_path, lm_head_scoring=scoring),
         train_dataset=arithmetic_prompts(),
         processing_class=tokenizer,
     )
@@ -124,19 +125,54 @@ def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path):
     torch.testing.assert_close(logps, expected_logps, rtol=1e-4, atol=1e-5)
 
 
-def test_reference_is_the_frozen_warmup_model(tokenizer, tmp_path):
+def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(tokenizer, tmp_path):
+    """The "logits" scoring (completion positions only) and the "fused" one (TRL's chunked head) agree."""
+    model = tiny_llama(SMALL_VOCAB)
+    input_ids = torch.tensor([[20, 33, 34, 27, 39, 45, 33, 35], [0, 0, 33, 27, 39, 45, 36, 0]])
+    attention_mask = torch.tensor([[1] * 8, [0, 0, 1, 1, 1, 1, 1, 0]])  # left-padded prompt, padded completion
+    results = {}
+    for scoring in ("logits", "fused"):
+        trainer = ReFTPPOTrainer(
+            model=copy.deepcopy(model),
+            reward_funcs=digit_share,
+            args=make_args(tmp_path / scoring, lm_head_scoring=scoring, temperature=0.7),
+            train_dataset=arithmetic_prompts(),
+            processing_class=tokenizer,
+        )
+        logps, entropies, _ = trainer._policy_logps_and_values(
+            trainer.model, input_ids, attention_mask, logits_to_keep=3, compute_entropy=True
+        )
+        (logps.sum() + entropies.sum()).backward()
+        results[scoring] = logps, entropies, trainer.model.lm_head.weight.grad, trainer.model.model.norm.weight.grad
+    assert results["logits"][0][1, 2] == 0.0 and results["logits"][1][1, 2] == 0.0  # the padded completion token
+    for logits_result, fused_result in zip(results["logits"], results["fused"], strict=True):
+        torch.testing.assert_close(logits_result, fused_result, rtol=1e-4, atol=1e-5)
+
+
+def test_lm_head_scoring_defaults_to_the_completion_logits_on_a_cpu(tmp_path):
+    assert make_args(tmp_path).lm_head_scoring == "logits"  # use_cpu
+    assert make_args(tmp_path, cast_lm_head_to_fp32=True).lm_head_scoring == "fused"
+    assert make_args(tmp_path, lm_head_scoring="fused").lm_head_scoring == "fused"
+    with pytest.raises(ValueError, match="cast_lm_head_to_fp32 needs the fused LM head"):
+        make_args(tmp_path, lm_head_scoring="logits", cast_lm_head_to_fp32=True)
+    with pytest.raises(ValueError, match="lm_head_scoring='chunked'"):
+        make_args(tmp_path, lm_head_scoring="chunked")
+
+
+@pytest.mark.parametrize("scoring", ["logits", "fused"])
+def test_reference_is_the_frozen_warmup_model(tokenizer, tmp_path, scoring):
     model = tiny_llama(SMALL_VOCAB)
     warmup = copy.deepcopy(model)
     trainer = ReFTPPOTrainer(
         model=model,
         reward_funcs=digit_share,
-        args=make_args(tmp_path, kl_coef=0.05),
+        args=make_args(tmp_path, kl_coef=0.05, lm_head_scoring=scoring),
         train_dataset=arithmetic_prompts(),
         processing_class=tokenizer,
     )
     trainer.train()
     kls = logged(trainer, "objective/kl")
-    assert kls[0] == pytest.approx(0.0, abs=1e-6)  # policy == reference at the first rollout
+    assert kls[0] == 0.0  # policy == reference at the first rollout, scored the same way
     assert kls[-1] != 0.0
     for (name, p_ref), (_, p_warmup) in zip(trainer.ref_model.named_parameters(), warmup.named_parameters()):
         assert torch.equal(p_ref, p_warmup), name
