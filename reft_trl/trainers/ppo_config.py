@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from trl import GRPOConfig
 
 from ..generation import DEFAULT_ROLLOUT_DECODING, GENERATE_DECODINGS
@@ -117,7 +118,9 @@ class ReFTPPOConfig(GRPOConfig):
         `(batch, length, vocabulary)` logits tensor, the memory-lean choice for large vocabularies on accelerators;
         without Triton it projects every position, prompt included, and recomputes the projection in the backward);
         `"logits"`, the logits of the completion positions only (transformers' `logits_to_keep`), one matmul each way,
-        faster on a CPU; `"auto"`, `"logits"` on a CPU and `"fused"` elsewhere (and whenever `cast_lm_head_to_fp32`).
+        faster on a CPU, but holding a `(batch, completion length, vocabulary)` float32 tensor and its gradient;
+        `"auto"`, `"fused"` on CUDA and XPU devices (where TRL's Triton kernel projects only the completion positions)
+        and with `cast_lm_head_to_fp32` (which `"logits"` refuses), `"logits"` elsewhere (a CPU).
 
     > Defaults changed from `GRPOConfig` to the paper's values
 
@@ -224,8 +227,8 @@ class ReFTPPOConfig(GRPOConfig):
         default="auto",
         metadata={
             "help": "How policy and reference score completion tokens: 'fused' (TRL's chunked fused LM head, "
-            "memory-lean), 'logits' (the completion positions' logits only, faster on a CPU) or 'auto' ('logits' on a "
-            "CPU, else 'fused').",
+            "memory-lean), 'logits' (the completion positions' logits only, faster on a CPU; not with "
+            "cast_lm_head_to_fp32) or 'auto' ('fused' on CUDA / XPU or with cast_lm_head_to_fp32, else 'logits').",
             "choices": list(LM_HEAD_SCORINGS),
         },
     )
@@ -282,7 +285,7 @@ class ReFTPPOConfig(GRPOConfig):
         check_field(self, "critic_learning_rate", minimum=0, optional=True)
         check_field(self, "max_sequence_kl", above=0, optional=True)
         check_rollout_options(self)
-        self.lm_head_scoring = resolve_lm_head_scoring(self)
+        check_lm_head_scoring(self)
         # PPO epochs are GRPO's iterations over one generation batch; PPO's clip range is GRPO's epsilon.
         self.num_iterations = self.num_ppo_epochs
         if self.epsilon not in (GRPOConfig.__dataclass_fields__["epsilon"].default, self.cliprange):
@@ -297,8 +300,7 @@ class ReFTPPOConfig(GRPOConfig):
         grpo_post_init_one_generation_allowed(self)
 
 
-def resolve_lm_head_scoring(config: ReFTPPOConfig) -> str:
-    """`lm_head_scoring` with "auto" resolved: "logits" on a CPU, "fused" elsewhere or with `cast_lm_head_to_fp32`."""
+def check_lm_head_scoring(config: ReFTPPOConfig) -> None:
     choice = config.lm_head_scoring
     if choice not in LM_HEAD_SCORINGS:
         raise ValueError(f"lm_head_scoring={choice!r}; valid choices: {', '.join(LM_HEAD_SCORINGS)}.")
@@ -307,9 +309,14 @@ def resolve_lm_head_scoring(config: ReFTPPOConfig) -> str:
             "lm_head_scoring='logits' computes the logits under the trainer's autocast; cast_lm_head_to_fp32 needs "
             "the fused LM head: set lm_head_scoring='fused' (or 'auto')."
         )
-    if choice == "auto":
-        return "logits" if config.use_cpu and not config.cast_lm_head_to_fp32 else "fused"
-    return choice
+
+
+def uses_fused_lm_head(config: ReFTPPOConfig, device: torch.device) -> bool:
+    """Whether `lm_head_scoring` means TRL's fused LM head on `device`. "auto": on CUDA and XPU, where TRL's Triton
+    kernel scores only the completion positions, or with `cast_lm_head_to_fp32`; the completion logits elsewhere."""
+    if config.lm_head_scoring == "auto":
+        return config.cast_lm_head_to_fp32 or device.type in ("cuda", "xpu")
+    return config.lm_head_scoring == "fused"
 
 
 # GRPO options that shape GRPO's own loss or advantages; ReFT's PPO computes neither, so a changed value would be

@@ -10,6 +10,8 @@ verb:
   one no-grad forward of the policy gives the rollout log-probs and the critic's values; then KL-shaped rewards ->
   GAE -> whitened advantages (`ppo_math`).
 - `_compute_loss`: one forward gives the new log-probs and values; clipped policy loss + `vf_coef` * clipped value loss.
+- `_token_logps`: the one way policy, reference and rollout score completion tokens (`lm_head_scoring`: TRL's fused LM
+  head, or the completion positions' logits, faster on a CPU).
 - `_reference_logps`: the fixed reference is the warm-up model (a frozen copy, the frozen warm-up adapter under PEFT,
   or the base model when a fresh adapter is trained), never a moving target.
 """
@@ -44,7 +46,7 @@ from .continued_prompts import ContinuedPromptsMixin
 from .default_rewards import default_reward_funcs as _default_reward_funcs
 from .mixed_precision_generation import MixedPrecisionGenerationMixin
 from .paper import REFT_PAPER
-from .ppo_config import ReFTPPOConfig
+from .ppo_config import ReFTPPOConfig, uses_fused_lm_head
 from .ppo_math import (
     compute_gae,
     explained_variance,
@@ -186,7 +188,7 @@ class ReFTPPOTrainer(
         attach_value_head(policy, getattr(policy, VALUE_HEAD_NAME))  # after TRL's fused LM head patch
         self.ref_model = self._prepare_reference(ref_model)
         self._set_up_rollout_decoding()
-        self._fused_lm_head = args.lm_head_scoring == "fused"
+        self._fused_lm_head = uses_fused_lm_head(args, self.accelerator.device)
 
     # ------------------------------------------------------------------------------------------------------------
     # Reference model
@@ -214,7 +216,8 @@ class ReFTPPOTrainer(
             return self._chunked_logps(self.model, input_ids, attention_mask, logits_to_keep, batch_size)
 
     def _chunked_logps(self, model, input_ids, attention_mask, logits_to_keep, batch_size):
-        rows = range(0, input_ids.size(0), batch_size or input_ids.size(0))
+        batch_size = batch_size or input_ids.size(0)
+        rows = range(0, input_ids.size(0), batch_size)
         return torch.cat([
             self._token_logps(model, input_ids[i : i + batch_size], attention_mask[i : i + batch_size], logits_to_keep)[0]
             for i in rows
@@ -245,14 +248,17 @@ class ReFTPPOTrainer(
                 input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=logits_to_keep + 1, use_cache=False,
                 **forward_kwargs,
             )  # fmt: skip
-        logits = outputs.logits[:, :-1].float()  # position t - 1 predicts completion token t
+        # Position t - 1 predicts completion token t (sliced from the end: a model that ignores `logits_to_keep`
+        # returns every position)
+        logits = outputs.logits[:, -logits_to_keep - 1 : -1].float()
         targets, completion_mask = input_ids[:, -logits_to_keep:], attention_mask[:, -logits_to_keep:]
         if not compute_entropy:
             logps = selective_log_softmax(logits, targets, self.temperature, row_mask=completion_mask)
             return logps, None, outputs
         logps, entropies = selective_log_softmax_and_entropy(
-            logits, targets, temperature=self.temperature, row_mask=completion_mask
-        )
+            logits, targets, temperature=self.temperature, row_mask=completion_mask,
+            entropy_requires_grad=torch.is_grad_enabled() and self.args.entropy_coef != 0,  # no graph for a log value
+        )  # fmt: skip
         return logps, entropies, outputs
 
     def _policy_logps_and_values(

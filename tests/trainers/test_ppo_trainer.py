@@ -135,7 +135,7 @@ def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(token
         trainer = ReFTPPOTrainer(
             model=copy.deepcopy(model),
             reward_funcs=digit_share,
-            args=make_args(tmp_path / scoring, lm_head_scoring=scoring, temperature=0.7),
+            args=make_args(tmp_path / scoring, lm_head_scoring=scoring, temperature=0.7, entropy_coef=0.01),
             train_dataset=arithmetic_prompts(),
             processing_class=tokenizer,
         )
@@ -150,9 +150,14 @@ def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(token
 
 
 def test_lm_head_scoring_defaults_to_the_completion_logits_on_a_cpu(tmp_path):
-    assert make_args(tmp_path).lm_head_scoring == "logits"  # use_cpu
-    assert make_args(tmp_path, cast_lm_head_to_fp32=True).lm_head_scoring == "fused"
-    assert make_args(tmp_path, lm_head_scoring="fused").lm_head_scoring == "fused"
+    from reft_trl.trainers.ppo_config import uses_fused_lm_head
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert make_args(tmp_path).lm_head_scoring == "auto"  # resolved by the trainer, for its device
+    assert not uses_fused_lm_head(make_args(tmp_path), cpu) and uses_fused_lm_head(make_args(tmp_path), cuda)
+    assert uses_fused_lm_head(make_args(tmp_path, cast_lm_head_to_fp32=True), cpu)
+    assert uses_fused_lm_head(make_args(tmp_path, lm_head_scoring="fused"), cpu)
+    assert not uses_fused_lm_head(make_args(tmp_path, lm_head_scoring="logits"), cuda)
     with pytest.raises(ValueError, match="cast_lm_head_to_fp32 needs the fused LM head"):
         make_args(tmp_path, lm_head_scoring="logits", cast_lm_head_to_fp32=True)
     with pytest.raises(ValueError, match="lm_head_scoring='chunked'"):
