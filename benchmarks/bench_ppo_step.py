@@ -158,6 +158,23 @@ def machine_lines() -> list[str]:
     ]
 
 
+def fp32_matmul_flops(python: str) -> float:
+    """The machine's fp32 matmul FLOP/s (`bench_generation.measure_matmul_flops`), measured in a subprocess."""
+    snippet = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import torch; "
+        "from bench_generation import measure_matmul_flops; print(measure_matmul_flops(torch.float32))"
+    )
+    done = subprocess.run([python, "-c", snippet], capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def update_flop_rate(summary: dict, ppo_epochs: int) -> float:
+    """FLOP/s of the PPO update, estimated as 6 x policy parameters x trained tokens per epoch (forward 2, backward
+    4), the tokens being the padded rows: completions x (prompt width + decoding steps). NaN without the count."""
+    tokens = summary["completions"] * (summary["prompt_width"] + summary["decoding_steps"])
+    return 6 * summary.get("policy_parameters", math.nan) * tokens * ppo_epochs / summary["update_s"]
+
+
 def package_versions(python: str) -> str:
     snippet = (
         "import importlib.metadata as m\n"
@@ -289,6 +306,7 @@ def summarize(runs: list[dict], max_other_share: float) -> dict:
         "prompts": first["prompts_per_rollout"],
         "torch_threads": sorted({run["torch_threads"] for run in runs}),
         "build_s": statistics.fmean(run["build_s"] for run in runs),
+        **({"policy_parameters": first["policy_parameters"]} if "policy_parameters" in first else {}),
     }
 
 
@@ -445,10 +463,28 @@ def main(argv=None) -> None:
     print()
     print_tables(summaries)
     print_paired_ratios(results, args.max_other_cpu)
+    machine_flops = fp32_matmul_flops(args.project_python)
+    print(f"\nPPO update against this machine's fp32 matmul rate ({machine_flops / 1e9:.0f} GFLOP/s, 2048^3):")
+    for trainer, summary in summaries.items():
+        summary["update_flop_per_s"] = update_flop_rate(summary, args.ppo_epochs)
+        if not math.isnan(summary["update_flop_per_s"]):
+            print(
+                f"  {LABELS[trainer]:<26} ~{summary['update_flop_per_s'] / 1e9:.0f} GFLOP/s "
+                f"({summary['update_flop_per_s'] / machine_flops:.0%}), from 6 x parameters x padded tokens per epoch"
+            )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(
-            json.dumps({"command": command, "args": vars(args), "results": results, "summaries": summaries}, indent=1)
+            json.dumps(
+                {
+                    "command": command,
+                    "args": vars(args),
+                    "fp32_matmul_flop_per_s": machine_flops,
+                    "results": results,
+                    "summaries": summaries,
+                },
+                indent=1,
+            )
         )
         print(f"\nraw results: {args.json}")
 
