@@ -97,7 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    os.makedirs(args.output_dir, exist_ok=True)
+    check_settings(args)
     from reft_trl.data import load_task
 
     train = load_task("svamp", cot=args.cot, split="train")
@@ -127,9 +127,10 @@ def main(argv=None) -> dict:
 
     rl_dir = os.path.join(args.output_dir, args.method)
     if not os.path.isfile(os.path.join(rl_dir, "config.json")):
-        history = _train(args, sft_dir, rl_dir, rl_rows)
-        timings["rl_s"] = _load_json(os.path.join(rl_dir, WALL_CLOCK_FILE))["seconds"]  # across resumes
-        _save_json(os.path.join(args.output_dir, "log_history.json"), history)
+        _train(args, sft_dir, rl_dir, rl_rows)
+    wall_clock = _load_json(os.path.join(rl_dir, WALL_CLOCK_FILE))
+    if wall_clock is not None:  # read even when training ended in an earlier invocation
+        timings["rl_s"] = wall_clock["seconds"]  # across resumes
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
     evals[args.method], seconds = _evaluate_both(args, rl_dir, args.method, test, dev)
     timings[f"eval_{args.method}_s"] = timings.get(f"eval_{args.method}_s", 0.0) + seconds
@@ -164,9 +165,43 @@ def main(argv=None) -> dict:
     return summary
 
 
+SETTINGS_FILE = "settings.json"
+"""The settings an output folder was made with; a rerun (to resume) must repeat them."""
+FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size")
+"""Settings a rerun may change: they do not change what is trained or measured."""
+
+
+def check_settings(args) -> None:
+    """Record the run's settings in its output folder, or refuse a rerun whose settings differ from the recorded ones:
+    every finished stage is reused as it is, so its results would be reported beside settings that did not make
+    them."""
+    os.makedirs(args.output_dir, exist_ok=True)
+    path = os.path.join(args.output_dir, SETTINGS_FILE)
+    settings = {key: value for key, value in vars(args).items() if key not in FREE_SETTINGS}
+    recorded = _load_json(path)
+    if recorded is None:
+        _save_json(path, settings)
+        return
+    changed = {key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key)}
+    if changed:
+        differences = "; ".join(
+            f"--{key} {recorded.get(key)!r} there, {settings.get(key)!r} now" for key in sorted(changed)
+        )
+        raise SystemExit(
+            f"{args.output_dir} holds a run made with other settings ({differences}); its finished stages would be "
+            "reused. Use another --output_dir (or repeat those settings to resume it)."
+        )
+
+
 def question_ranges(args, n_train: int) -> tuple[range, range, range]:
     """Rows of the training file for the warm-up, the RL stage (the SFT control trains on the same questions' gold
     chains of thought) and the development split (the last `--dev_size`); the dev split overlaps neither."""
+    for name, value, low, high in (
+        ("--dev_size", args.dev_size, 1, n_train - 1), ("--train_limit", args.train_limit, 1, n_train - 1),
+        ("--rl_start", args.rl_start, 0, n_train - 1), ("--rl_limit", args.rl_limit, 0, n_train - 1),
+    ):  # fmt: skip
+        if not low <= value <= high:
+            raise SystemExit(f"{name} {value}: must be between {low} and {high} ({n_train} training questions).")
     dev_range = range(n_train - args.dev_size, n_train)
     sft_range = range(args.train_limit)
     rl_range = range(args.rl_start, args.rl_start + (args.rl_limit or args.train_limit))
@@ -205,8 +240,10 @@ def _train(args, sft_dir, output_dir, rows) -> list[dict]:
     trainer, tokenizer = _build_trainer(args, sft_dir, output_dir, rows)
     last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
     trainer.train(resume_from_checkpoint=last)
-    trainer.save_model(output_dir)
+    # The history first: a saved model means a finished stage, which a rerun does not repeat
+    _save_json(os.path.join(args.output_dir, "log_history.json"), trainer.state.log_history)
     tokenizer.save_pretrained(output_dir)
+    trainer.save_model(output_dir)
     return trainer.state.log_history
 
 
@@ -338,7 +375,8 @@ def _wall_clock_limit(minutes: float, output_dir: str):
 
 
 def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
-    """Greedy correctness per question (in dataset order) on the test set and the dev split, and the seconds spent."""
+    """Greedy correctness per question (in dataset order) on the test set and the dev split, and the seconds spent
+    evaluating (0 for evaluations already complete)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -346,15 +384,16 @@ def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
     from reft_trl.evaluation.report import read_predictions
     from reft_trl.precision import cpu_supports_bf16
 
-    started = time.perf_counter()
+    seconds = 0.0
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = None
     results = {}
     for split, rows in (("test", test), ("dev", dev)):
         folder = os.path.join(args.output_dir, "eval", name, split)
         predictions = os.path.join(folder, f"svamp-{args.cot}-greedy.predictions.jsonl")
-        summary = os.path.join(folder, f"svamp-{args.cot}-greedy.summary.json")
-        if not os.path.isfile(summary):
+        summary = _load_json(os.path.join(folder, f"svamp-{args.cot}-greedy.summary.json")) or {}
+        if not (summary.get("complete") and summary.get("n") == len(rows)):  # else resumed where it stopped
+            started = time.perf_counter()
             if model is None:
                 dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
                 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
@@ -363,10 +402,11 @@ def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
                 batch_size=args.eval_batch_size, output_dir=folder, backend="hf", hf_decoding=args.hf_decoding,
                 print_summary=False, resume=True,
             )  # fmt: skip
+            seconds += time.perf_counter() - started
         by_id = {record["item_id"]: record["score"] for record in read_predictions(predictions)}
         results[split] = [bool(by_id[item]) for item in rows["item_id"]]
         print(f"[bench] {name} {split}: {sum(results[split])}/{len(rows)} correct")
-    return results, time.perf_counter() - started
+    return results, seconds
 
 
 def _timed(step) -> float:

@@ -51,6 +51,13 @@ def compare(models: dict[str, str], against: list[str]) -> dict:
     for split in SPLITS:
         scores = {name: read_scores(os.path.join(folder, split)) for name, folder in models.items()}
         common = sorted(set.intersection(*(set(s) for s in scores.values())))
+        incomplete = {name: len(s) - len(common) for name, s in scores.items() if len(s) != len(common)}
+        if incomplete:  # a partial evaluation, or another question set: the pairs would silently shrink
+            raise SystemExit(
+                f"{split}: the models were not evaluated on the same questions ({len(common)} in common; "
+                + ", ".join(f"{name} has {extra} others" for name, extra in incomplete.items())
+                + ")."
+            )
         correct = {name: [score == 1.0 for score in map(s.get, common)] for name, s in scores.items()}
         rows = []
         for index, baseline in enumerate(against):

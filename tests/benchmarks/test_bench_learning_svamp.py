@@ -161,3 +161,18 @@ def test_the_wall_clock_counts_from_the_checkpoint_a_resume_starts_from_and_need
     restarted = bench._wall_clock_limit(0.0, str(tmp_path))
     restarted.on_train_begin(None, TrainerState(), control)  # no checkpoint to resume: everything is redone
     assert restarted.spent_before == 0.0
+
+
+def test_a_rerun_with_other_settings_is_refused_and_one_with_the_same_resumes(bench, tmp_path):
+    first = bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "16"])
+    bench.check_settings(first)
+    bench.check_settings(bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "16", "--save_every", "2"]))
+    with pytest.raises(SystemExit, match="--rollouts 16 there, 64 now"):
+        bench.check_settings(bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "64"]))
+
+
+def test_question_ranges_refuse_sizes_outside_the_training_set(bench):
+    with pytest.raises(SystemExit, match="--rl_start -1: must be between 0 and 999"):
+        bench.question_ranges(bench.parse_args(["--rl_start", "-1"]), 1000)
+    with pytest.raises(SystemExit, match="--dev_size 0: must be between 1 and 999"):
+        bench.question_ranges(bench.parse_args(["--dev_size", "0"]), 1000)

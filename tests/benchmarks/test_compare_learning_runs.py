@@ -33,11 +33,11 @@ def _write(folder: Path, scores: dict[str, float], compressed: bool) -> None:
 def test_pairs_by_item_id_and_compares_each_pair_once(script, tmp_path, capsys):
     _write(tmp_path / "a", {"q1": 1.0, "q2": 0.0, "q3": 0.0, "q4": 0.1}, compressed=True)
     _write(tmp_path / "b", {"q4": 1.0, "q3": 1.0, "q2": 0.0, "q1": 1.0}, compressed=False)  # other order
-    _write(tmp_path / "c", {"q1": 0.0, "q2": 0.0, "q3": 0.0, "q4": 0.0, "q5": 1.0}, compressed=False)  # extra id
+    _write(tmp_path / "c", {"q1": 0.0, "q2": 0.0, "q3": 0.0, "q4": 0.0}, compressed=False)
     results = script.main(["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}",
                            "--model", f"C={tmp_path / 'c'}", "--also_against", "B"])  # fmt: skip
     test = results["test"]
-    assert test["n"] == 4  # q5 is not in every run
+    assert test["n"] == 4
     assert test["accuracy"] == {"A": 0.25, "B": 0.75, "C": 0.0}  # a partial 0.1 is not correct
     pairs = [(row["model"], row["baseline"], row["b_only"], row["a_only"]) for row in test["pairs"]]
     assert pairs == [("B", "A", 2, 0), ("C", "A", 0, 1), ("C", "B", 0, 3)]
@@ -48,3 +48,10 @@ def test_refuses_a_folder_without_predictions(script, tmp_path):
     (tmp_path / "empty" / "test").mkdir(parents=True)
     with pytest.raises(SystemExit, match="Expected one predictions file"):
         script.main(["--model", f"A={tmp_path / 'empty'}", "--model", f"B={tmp_path / 'empty'}"])
+
+
+def test_refuses_models_evaluated_on_different_questions(script, tmp_path):
+    _write(tmp_path / "a", {"q1": 1.0, "q2": 0.0}, compressed=False)
+    _write(tmp_path / "b", {"q1": 1.0, "q2": 0.0, "q3": 1.0}, compressed=False)  # or a's evaluation was cut short
+    with pytest.raises(SystemExit, match="not evaluated on the same questions \\(2 in common; B has 1 others\\)"):
+        script.main(["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}"])
