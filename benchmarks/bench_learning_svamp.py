@@ -1,6 +1,7 @@
 """CPU learning benchmark: does ReFT improve on its warm-up? SmolLM2-135M-Instruct on SVAMP, greedy, paired.
 
-Stages, each skipped when its output exists (so a killed run resumes where it stopped, PPO from its last checkpoint):
+Stages, each skipped when its output exists (so a killed run resumes where it stopped, PPO from its last checkpoint,
+an evaluation from its last question; a rerun must repeat the settings recorded in `settings.json`, or it is refused):
 
 1. `sft`: warm-up (`ReFTSFTTrainer`) on the first `--train_limit` SVAMP training questions.
 2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
