@@ -2,7 +2,8 @@
 
 `attach_value_head(model)` adds `model.v_head` (a `ValueHead`) to a causal LM and lets its forward return per-position
 state values from the SAME forward pass that produces the log-probabilities: call the model with `return_values=True`
-and read `outputs["state_values"]` of shape `(B, L)`; with `detach_critic_input=True` as well, the value loss's
+and read `outputs["state_values"]` of shape `(B, L)` (or `(B, logits_to_keep)` with that argument on a model whose
+forward bypasses its `base_model` module, as OPT's does; the last positions either way); with `detach_critic_input=True` as well, the value loss's
 gradient stops at the head's input and never reaches the shared backbone. Without that keyword the forward is untouched, so generation and
 every other caller see the original model.
 
@@ -113,13 +114,23 @@ def _wrap_forward_with_values(model: nn.Module) -> None:
         def keep_last_hidden_state(module, inputs, output):
             captured["hidden"] = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
 
-        handle = backbone.register_forward_hook(keep_last_hidden_state)
+        def keep_head_input(module, inputs):
+            captured["head_input"] = inputs[0]
+
+        # The backbone's output, at every position; or, when the causal LM bypasses that module (OPT's forward calls
+        # its decoder directly), what the LM head reads: the last `logits_to_keep` positions under that argument
+        handles = [
+            backbone.register_forward_hook(keep_last_hidden_state),
+            model.get_output_embeddings().register_forward_pre_hook(keep_head_input),
+        ]
         try:
             outputs = inner_forward(*args, **kwargs)
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
         critic = getattr(model, VALUE_HEAD_NAME)
-        hidden = captured["hidden"].detach() if detach_critic_input else captured["hidden"]
+        hidden = captured.get("hidden", captured.get("head_input"))
+        hidden = hidden.detach() if detach_critic_input else hidden
         state_values = critic(  # (B, L)
             hidden, input_ids=kwargs.get("input_ids"), attention_mask=kwargs.get("attention_mask")
         )

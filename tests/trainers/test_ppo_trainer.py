@@ -125,9 +125,27 @@ def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path, scoring):
     torch.testing.assert_close(logps, expected_logps, rtol=1e-4, atol=1e-5)
 
 
-def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(tokenizer, tmp_path):
-    """The "logits" scoring (completion positions only) and the "fused" one (TRL's chunked head) agree."""
-    model = tiny_llama(SMALL_VOCAB)
+def tiny_gemma2_with_softcapping(vocab_size: int):
+    """A 2-layer random Gemma 2, whose logits transformers soft-caps (`final_logit_softcapping`); the embeddings (tied
+    to the head) are scaled up so that the cap bends them."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Gemma2Config(
+        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=8, final_logit_softcapping=3.0, max_position_embeddings=512,
+    )  # fmt: skip
+    model = Gemma2ForCausalLM(config)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(30.0)
+    return model
+
+
+@pytest.mark.parametrize("architecture", [tiny_llama, tiny_opt, tiny_gemma2_with_softcapping])
+def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(tokenizer, tmp_path, architecture):
+    """The "logits" scoring (completion positions only) and the "fused" one (TRL's chunked head) agree, values
+    included (OPT's forward bypasses the backbone module the critic's hook is on: it reads the LM head's input)."""
+    model = architecture(SMALL_VOCAB)
     input_ids = torch.tensor([[20, 33, 34, 27, 39, 45, 33, 35], [0, 0, 33, 27, 39, 45, 36, 0]])
     attention_mask = torch.tensor([[1] * 8, [0, 0, 1, 1, 1, 1, 1, 0]])  # left-padded prompt, padded completion
     results = {}
@@ -139,11 +157,15 @@ def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(token
             train_dataset=arithmetic_prompts(),
             processing_class=tokenizer,
         )
-        logps, entropies, _ = trainer._policy_logps_and_values(
+        torch.manual_seed(1)
+        torch.nn.init.normal_(trainer.model.v_head.summary.weight)  # a critic that reads its input (it starts at 0)
+        logps, entropies, values = trainer._policy_logps_and_values(
             trainer.model, input_ids, attention_mask, logits_to_keep=3, compute_entropy=True
         )
-        (logps.sum() + entropies.sum()).backward()
-        results[scoring] = logps, entropies, trainer.model.lm_head.weight.grad, trainer.model.model.norm.weight.grad
+        (logps.sum() + entropies.sum() + values.sum()).backward()
+        head = trainer.model.get_output_embeddings().weight.grad
+        results[scoring] = logps, entropies, values, head, trainer.model.get_input_embeddings().weight.grad
+    assert results["logits"][2].shape == (2, 3) and results["logits"][2].abs().min() > 0
     assert results["logits"][0][1, 2] == 0.0 and results["logits"][1][1, 2] == 0.0  # the padded completion token
     for logits_result, fused_result in zip(results["logits"], results["fused"], strict=True):
         torch.testing.assert_close(logits_result, fused_result, rtol=1e-4, atol=1e-5)
