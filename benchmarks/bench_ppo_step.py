@@ -169,10 +169,17 @@ def fp32_matmul_flops(python: str) -> float:
 
 
 def update_flop_rate(summary: dict, ppo_epochs: int) -> float:
-    """FLOP/s of the PPO update, estimated as 6 x policy parameters x trained tokens per epoch (forward 2, backward
-    4), the tokens being the padded rows: completions x (prompt width + decoding steps). NaN without the count."""
-    tokens = summary["completions"] * (summary["prompt_width"] + summary["decoding_steps"])
-    return 6 * summary.get("policy_parameters", math.nan) * tokens * ppo_epochs / summary["update_s"]
+    """FLOP/s of the work the PPO update needs (forward 2 + backward 4 FLOPs per parameter and token, per epoch): the
+    body (parameters but the LM head's) over the padded rows, completions x (prompt width + decoding steps), and the
+    LM head over the completion positions, completions x decoding steps; attention left out. NaN without the counts
+    (results of other trainers, or older ones)."""
+    head = summary.get("head_parameters", math.nan)
+    body = summary.get("policy_parameters", math.nan) - head
+    rows = summary["completions"]
+    flops = 6 * (
+        body * rows * (summary["prompt_width"] + summary["decoding_steps"]) + head * rows * summary["decoding_steps"]
+    )
+    return flops * ppo_epochs / summary["update_s"]
 
 
 def package_versions(python: str) -> str:
@@ -306,7 +313,7 @@ def summarize(runs: list[dict], max_other_share: float) -> dict:
         "prompts": first["prompts_per_rollout"],
         "torch_threads": sorted({run["torch_threads"] for run in runs}),
         "build_s": statistics.fmean(run["build_s"] for run in runs),
-        **({"policy_parameters": first["policy_parameters"]} if "policy_parameters" in first else {}),
+        **{key: first[key] for key in ("policy_parameters", "head_parameters") if key in first},
     }
 
 
@@ -470,7 +477,7 @@ def main(argv=None) -> None:
         if not math.isnan(summary["update_flop_per_s"]):
             print(
                 f"  {LABELS[trainer]:<26} ~{summary['update_flop_per_s'] / 1e9:.0f} GFLOP/s "
-                f"({summary['update_flop_per_s'] / machine_flops:.0%}), from 6 x parameters x padded tokens per epoch"
+                f"({summary['update_flop_per_s'] / machine_flops:.0%}) of the work it needs (see update_flop_rate)"
             )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

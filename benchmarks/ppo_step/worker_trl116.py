@@ -120,7 +120,9 @@ def run(trainer_name: str, result_path: str, config: dict) -> None:
             model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
         )
     result["build_s"] = time.perf_counter() - build_start
-    result["policy_parameters"] = sum(p.numel() for p in model.parameters())  # for the update's FLOP rate
+    # For the update's FLOP rate: the LM head (tied to the embeddings here) is applied to completion positions only
+    result["policy_parameters"] = sum(p.numel() for p in model.parameters())
+    result["head_parameters"] = model.get_output_embeddings().weight.numel()
     steps_per_rollout = args.steps_per_generation * args.num_iterations
     result["steps_per_rollout"] = steps_per_rollout
     result["completions_per_rollout"] = args.generation_batch_size
