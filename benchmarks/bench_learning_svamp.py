@@ -393,7 +393,7 @@ def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
         folder = os.path.join(args.output_dir, "eval", name, split)
         predictions = os.path.join(folder, f"svamp-{args.cot}-greedy.predictions.jsonl")
         summary = _load_json(os.path.join(folder, f"svamp-{args.cot}-greedy.summary.json")) or {}
-        if not (summary.get("complete") and summary.get("n") == len(rows)):  # else resumed where it stopped
+        if not (summary.get("complete") and summary.get("n") == len(rows)):  # evaluate, resuming any partial run
             started = time.perf_counter()
             if model is None:
                 dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
