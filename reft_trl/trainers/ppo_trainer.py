@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import torch
 from accelerate.utils import is_peft_model
@@ -209,19 +210,13 @@ class ReFTPPOTrainer(
     def _reference_logps(self, input_ids, attention_mask, logits_to_keep, batch_size):
         """log π_ref of each completion token, from the frozen warm-up model, `batch_size` rows per forward."""
         if self.ref_model is not None:
-            return self._chunked_logps(self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size)
-        # PEFT: the warm-up is either the frozen copy of the warm-up adapter, or the base model (fresh adapter).
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        with use_adapter(unwrapped, adapter_name=self._reference_adapter):
-            return self._chunked_logps(self.model, input_ids, attention_mask, logits_to_keep, batch_size)
-
-    def _chunked_logps(self, model, input_ids, attention_mask, logits_to_keep, batch_size):
-        batch_size = batch_size or input_ids.size(0)
-        rows = range(0, input_ids.size(0), batch_size)
-        return torch.cat([
-            self._token_logps(model, input_ids[i : i + batch_size], attention_mask[i : i + batch_size], logits_to_keep)[0]
-            for i in rows
-        ])  # fmt: skip
+            model, reference = self.ref_model, nullcontext()
+        else:  # PEFT: the frozen copy of the warm-up adapter, or the base model (fresh adapter)
+            model = self.model
+            reference = use_adapter(self.accelerator.unwrap_model(self.model), adapter_name=self._reference_adapter)
+        with reference:
+            chunks = _row_chunks(input_ids, attention_mask, batch_size)
+            return torch.cat([self._token_logps(model, ids, mask, logits_to_keep)[0] for ids, mask in chunks])
 
     # ------------------------------------------------------------------------------------------------------------
     # Policy + critic forward
@@ -305,14 +300,10 @@ class ReFTPPOTrainer(
 
     def _rollout_logps_and_values(self, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy=False):
         """The policy's log π, entropies (or None) and values V(s_t) of a rollout, `batch_size` rows per forward."""
-        batch_size = batch_size or input_ids.size(0)
         chunks = [
-            self._policy_logps_and_values(
-                self.model, input_ids[start : start + batch_size], attention_mask[start : start + batch_size],
-                logits_to_keep, compute_entropy,
-            )
-            for start in range(0, input_ids.size(0), batch_size)
-        ]  # fmt: skip
+            self._policy_logps_and_values(self.model, ids, mask, logits_to_keep, compute_entropy)
+            for ids, mask in _row_chunks(input_ids, attention_mask, batch_size)
+        ]
         logps, entropies, values = zip(*chunks, strict=True)
         return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, torch.cat(values)
 
@@ -541,6 +532,13 @@ class ReFTPPOTrainer(
 
 # ----------------------------------------------------------------------------------------------------------------
 # Helpers of the constructor
+
+
+def _row_chunks(input_ids, attention_mask, batch_size):
+    """`(input_ids, attention_mask)` of `batch_size` rows at a time (all rows when `batch_size` is None)."""
+    batch_size = batch_size or input_ids.size(0)
+    for start in range(0, input_ids.size(0), batch_size):
+        yield input_ids[start : start + batch_size], attention_mask[start : start + batch_size]
 
 
 def _causal_lm(model):

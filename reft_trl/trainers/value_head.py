@@ -3,9 +3,9 @@
 `attach_value_head(model)` adds `model.v_head` (a `ValueHead`) to a causal LM and lets its forward return per-position
 state values from the SAME forward pass that produces the log-probabilities: call the model with `return_values=True`
 and read `outputs["state_values"]` of shape `(B, L)` (or `(B, logits_to_keep)` with that argument on a model whose
-forward bypasses its `base_model` module, as OPT's does; the last positions either way); with `detach_critic_input=True` as well, the value loss's
-gradient stops at the head's input and never reaches the shared backbone. Without that keyword the forward is untouched, so generation and
-every other caller see the original model.
+forward bypasses its `base_model` module, as OPT's does; the last positions either way); with
+`detach_critic_input=True` as well, the value loss's gradient stops at the head's input and never reaches the shared
+backbone. Without that keyword the forward is untouched, so generation and every other caller see the original model.
 
 >>> import torch
 >>> from transformers import LlamaConfig, LlamaForCausalLM
