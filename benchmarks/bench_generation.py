@@ -21,6 +21,8 @@ Variants (`VARIANTS`):
 - `bf16_compiled`: bfloat16 weights, `hf_decoding="compiled"` (that cache, the decode step compiled by torch.compile).
 - `bf16_shrinking`: bfloat16 weights, `hf_decoding="shrinking"` (`reft_trl.generation.generate_shrinking`: a row leaves
   the batch and its cache at its EOS, so the later decode steps compute only the rows still generating).
+- `bf16_shrinking_concat`: `bf16_shrinking` with transformers' `DynamicCache` (`CONCATENATING_CACHE_VARIANTS`),
+  to measure the in-place cache of `reft_trl.kv_cache` against it.
 - `bf16_continuous`: bfloat16 weights, transformers' continuous batching (`model.generate_batch`): a paged cache, every
   request of the call admitted at once (`max_requests_per_batch` = the batch size) and dropped at its EOS. It runs on
   a CPU with the "sdpa" attention, without the block-table decode path (flash attention on CUDA / XPU only), so each
@@ -86,8 +88,12 @@ VARIANTS = {
     "bf16_compiled_autotune": ("bfloat16", "compiled", False, {"mode": "max-autotune-no-cudagraphs"}),
     "bf16_compiled_frozen": ("bfloat16", "compiled", False, {"mode": None, "options": {"freezing": True}}),
     "bf16_shrinking": ("bfloat16", "shrinking", False, None),
+    "bf16_shrinking_concat": ("bfloat16", "shrinking", False, None),
     "bf16_continuous": ("bfloat16", "continuous", False, None),
 }
+CONCATENATING_CACHE_VARIANTS = ("bf16_shrinking_concat",)
+"""Variants whose shrinking loop keeps transformers' `DynamicCache` (grown by concatenation: a copy of each layer's cache
+at every step) instead of `reft_trl.kv_cache`'s in-place layers: the loop as it was before them."""
 CONTINUOUS = "continuous"
 """The decoding of transformers' continuous batching (`generate_batch`), not an `hf_decoding`."""
 DEFAULT_VARIANTS = ("autocast", "bf16", "bf16_static", "bf16_compiled")
@@ -236,7 +242,7 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     grad = torch.no_grad() if autocast else torch.inference_mode()  # as TRL's rollouts / reft_trl.generation
     try:
-        with grad, precision, grouped_kv_attention(hf_decoding, model):
+        with grad, precision, grouped_kv_attention(hf_decoding, model), concatenating_cache(name):
             start = time.perf_counter()
             if hf_decoding == "shrinking":
                 completions = shrinking_call(model, input_ids, attention_mask, config, clock)
@@ -260,6 +266,20 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
     decode = clock.stamps[-1] - clock.stamps[0]
     rows = statistics.mean(log.rows[1:]) if log is not None and len(log.rows) > 1 else None
     return completions, steps, prefill, decode, end - start, rows
+
+
+@contextlib.contextmanager
+def concatenating_cache(name: str):
+    """For `CONCATENATING_CACHE_VARIANTS`: the shrinking loop gets transformers' plain `DynamicCache`."""
+    if name not in CONCATENATING_CACHE_VARIANTS:
+        yield
+        return
+    from unittest import mock
+
+    from transformers import DynamicCache
+
+    with mock.patch("reft_trl.kv_cache.preallocated_cache_for", lambda config, capacity: DynamicCache(config=config)):
+        yield
 
 
 def shrinking_call(model, input_ids, attention_mask, config, clock):

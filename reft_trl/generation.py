@@ -304,7 +304,8 @@ def generate_shrinking(
     token or at `max_new_tokens`.
 
     The forwards are those of transformers' `generate` (positions from the attention mask's cumulative sum, a
-    `DynamicCache`, the last position's logits), and so are greedy decoding (the argmax of the float32 logits) and
+    `DynamicCache`, the last position's logits; its full-attention layers write each step in place instead of
+    copying the whole cache: `reft_trl.kv_cache`), and so are greedy decoding (the argmax of the float32 logits) and
     sampling (transformers' temperature, top-k and top-p warpers, in `generate`'s order, then `torch.multinomial`).
     Greedy tokens are those of `model.generate`; sampled tokens follow the same distribution, though not the same
     random draws, since a shrinking batch consumes the generator differently. `num_samples` sequences per prompt
@@ -328,13 +329,9 @@ def generate_shrinking(
     import inspect
 
     import torch
-    from transformers import (
-        DynamicCache,
-        LogitsProcessorList,
-        TemperatureLogitsWarper,
-        TopKLogitsWarper,
-        TopPLogitsWarper,
-    )
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from .kv_cache import preallocated_cache_for
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
@@ -350,7 +347,7 @@ def generate_shrinking(
         if top_p < 1.0:
             processors.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
     parameters = inspect.signature(model.forward).parameters
-    cache = DynamicCache(config=model.config)
+    cache = preallocated_cache_for(model.config, input_ids.shape[1] + max_new_tokens)
     forward_kwargs = {"cache" if "cache" in parameters else "past_key_values": cache, "use_cache": True}
     if "logits_to_keep" in parameters:
         forward_kwargs["logits_to_keep"] = 1

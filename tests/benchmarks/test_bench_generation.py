@@ -56,15 +56,29 @@ def test_the_shrinking_and_continuous_variants_run_and_report_their_rows(bench, 
     tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
     tokenizer.save_pretrained(model)
     report = bench.main(
-        ["--model", str(model), "--variants", "bf16", "bf16_shrinking", "bf16_continuous", "--batch_sizes", "3",
+        ["--model", str(model), "--variants", "bf16", "bf16_shrinking", "bf16_shrinking_concat", "bf16_continuous",
+         "--batch_sizes", "3",
          "--sample_batch_sizes", "2", "--max_new_tokens", "5", "--sample_new_tokens", "3", "--skip_refresh",
          "--output_dir", str(tmp_path / "out")]
     )  # fmt: skip
     results = {(r["variant"], r["workload"]): r for r in report["results"]}
-    for name in ("bf16_shrinking", "bf16_continuous"):
+    for name in ("bf16_shrinking", "bf16_shrinking_concat", "bf16_continuous"):
         sampled, greedy = results[name, "sampling"], results[name, "greedy"]
         assert sampled["generated_tokens"] == 2 * 3 and sampled["decode_steps"] == 3
         assert greedy["reference"] == "bf16" and 0 <= greedy["identical_share"] <= 1
         assert 0 < greedy["decode_rows_per_step"] <= 3 and greedy["tokens_per_s"] > 0
     assert results["bf16", "greedy"]["decode_rows_per_step"] == 3  # generate computes every row at every step
     assert report["rollout_copy_refresh_ms"] is None
+
+
+def test_the_concatenating_variant_runs_the_loop_with_transformers_cache(bench):
+    from transformers import LlamaConfig
+    from transformers.cache_utils import DynamicLayer
+
+    from reft_trl import kv_cache
+
+    config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
+    with bench.concatenating_cache("bf16_shrinking_concat"):
+        assert {type(layer) for layer in kv_cache.preallocated_cache_for(config, 8).layers} == {DynamicLayer}
+    with bench.concatenating_cache("bf16_shrinking"):
+        assert {type(layer) for layer in kv_cache.preallocated_cache_for(config, 8).layers} == {kv_cache.InPlaceLayer}
