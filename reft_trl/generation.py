@@ -43,8 +43,17 @@ faster than "dynamic" at every batch size tried (greedy B=64: 1.41x, B=16: 1.09x
 greedy tokens; "static" and "compiled" were slower."""
 GENERATE_DECODINGS = ("dynamic", "static", "compiled")
 """The modes that are settings of transformers' `generate` (`hf_decoding_settings`): the ones TRL's rollouts can use."""
+ROLLOUT_DECODINGS = (*GENERATE_DECODINGS, "shrinking")
+"""The rollouts' decodings (`rollout_decoding`): transformers' `generate` in one of `GENERATE_DECODINGS`, or the
+shrinking loop called as `generate` would be (`generate_shrinking_as_generate`)."""
 DEFAULT_ROLLOUT_DECODING = "dynamic"
 """Rollouts' default (`rollout_decoding`): "static" and "compiled" measured slower on a CPU."""
+SHRINKING_GENERATION_FIELDS = frozenset(
+    {"max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "pad_token_id", "bos_token_id", "eos_token_id",
+     "num_return_sequences", "disable_compile", "transformers_version"}
+)  # fmt: skip
+"""`GenerationConfig` fields that `generate_shrinking_as_generate` reads or that change nothing in it; any other field
+set to a value that changes decoding is refused (`check_shrinking_generation_config`)."""
 SHRINKING_IGNORED_SETTINGS = {
     "repetition_penalty": 1.0,
     "no_repeat_ngram_size": 0,
@@ -59,6 +68,7 @@ SHRINKING_IGNORED_SETTINGS = {
 }
 """Fields of a model's own generation config that transformers' `generate` applies and "shrinking" does not, each
 with its neutral value: "shrinking" refuses a model that sets one."""
+SHRINKING_NEUTRAL_FIELDS = {**SHRINKING_IGNORED_SETTINGS, "min_p": None, "cache_implementation": None}
 _FORCE_GQA_ENV = "TRANSFORMERS_SDPA_FORCE_GQA"
 """transformers' switch that hands grouped key/value heads to SDPA as they are (`enable_gqa`)."""
 
@@ -393,6 +403,59 @@ def generate_shrinking(
         )
         logits = output.logits[:, -1].to(copy=True, dtype=torch.float32)
     return completions
+
+
+def generate_shrinking_as_generate(model, input_ids, attention_mask, generation_config, **unused):
+    """`generate_shrinking` called as transformers' `model.generate(input_ids=..., attention_mask=...,
+    generation_config=...)` is: the config's completion budget, stop ids, greedy or sampling settings and
+    `num_return_sequences`; returns the `(B * num_return_sequences, T + longest completion)` token ids of prompt and
+    completion, each completion padded after its end with the pad id (a finished row of `generate` is padded after its
+    EOS the same way). The rollouts' `rollout_decoding="shrinking"`: TRL's `_generate_single_turn` calls it as
+    `generate`. A multimodal input or a config field it would ignore raises."""
+    import torch
+    from accelerate.utils import is_peft_model
+
+    if unused:
+        raise ValueError(f'hf_decoding="shrinking" decodes text only; it got {", ".join(sorted(unused))}.')
+    check_shrinking_generation_config(generation_config)
+    eos_ids = generation_config.eos_token_id
+    eos_ids = list(eos_ids) if isinstance(eos_ids, (list, tuple)) else [eos_ids]
+    pad_id = generation_config.pad_token_id if generation_config.pad_token_id is not None else eos_ids[0]
+    sampling = {}
+    if generation_config.do_sample:
+        sampling = dict(
+            temperature=generation_config.temperature if generation_config.temperature is not None else 1.0,
+            top_p=generation_config.top_p if generation_config.top_p is not None else 1.0,
+            top_k=generation_config.top_k or 0,
+        )
+    causal_lm = model.get_base_model() if is_peft_model(model) else model  # PEFT's layers are inside the base model
+    completions = generate_shrinking(
+        causal_lm, input_ids, attention_mask, generation_config.max_new_tokens, eos_ids,
+        num_samples=generation_config.num_return_sequences or 1, greedy=not generation_config.do_sample, **sampling,
+    )  # fmt: skip
+    width = max(len(completion) for completion in completions)
+    padded = torch.full((len(completions), width), pad_id, dtype=input_ids.dtype, device=input_ids.device)
+    for row, completion in enumerate(completions):
+        padded[row, : len(completion)] = torch.tensor(completion, dtype=input_ids.dtype)
+    prompts = input_ids.repeat_interleave(generation_config.num_return_sequences or 1, dim=0)
+    return torch.cat([prompts, padded], dim=1)
+
+
+def check_shrinking_generation_config(generation_config) -> None:
+    """Refuse a `GenerationConfig` that sets a field `generate_shrinking_as_generate` would leave out (a repetition
+    penalty, `min_p`, a cache implementation, ...), naming it."""
+    changed = [
+        f"{name}={value!r}"
+        for name, value in generation_config.to_diff_dict().items()
+        if name not in SHRINKING_GENERATION_FIELDS
+        and value is not None
+        and value != SHRINKING_NEUTRAL_FIELDS.get(name)
+    ]
+    if changed:
+        raise ValueError(
+            f'The generation config sets {", ".join(changed)}, which hf_decoding="shrinking" does not apply; decode '
+            'with "dynamic" or leave them unset.'
+        )
 
 
 def _check_shrinking_settings(model) -> None:

@@ -290,6 +290,38 @@ def test_shrinking_generates_the_default_decodings_texts(tokenizer, untied_llama
         assert generate(model, tokenizer, PROMPTS, hf_decoding="shrinking", **settings) == plain
 
 
+@pytest.mark.parametrize("settings", [dict(do_sample=False), dict(do_sample=True, top_k=1, num_return_sequences=2)])
+def test_shrinking_called_as_generate_returns_generates_tensor(untied_llama, stopping_batch, settings):
+    """The rollouts' entry point: prompt + completion ids, each finished row padded after its stop token, as
+    `generate` returns them (greedy, and top-1 sampling with two sequences per prompt)."""
+    from transformers import GenerationConfig
+
+    input_ids, attention_mask, eos_ids, _ = stopping_batch
+    config = GenerationConfig(max_new_tokens=SHRINK_NEW_TOKENS, pad_token_id=0, eos_token_id=eos_ids, **settings)
+    with torch.inference_mode():
+        expected = untied_llama.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        output = generation.generate_shrinking_as_generate(
+            untied_llama, input_ids=input_ids, attention_mask=attention_mask, generation_config=config
+        )
+    assert torch.equal(output, expected)
+
+
+def test_shrinking_called_as_generate_refuses_what_it_would_ignore(untied_llama, stopping_batch):
+    from transformers import GenerationConfig
+
+    input_ids, attention_mask, eos_ids, _ = stopping_batch
+    for setting in (dict(repetition_penalty=1.3), dict(min_p=0.1), dict(cache_implementation="static")):
+        config = GenerationConfig(max_new_tokens=4, eos_token_id=eos_ids, do_sample=True, **setting)
+        with pytest.raises(ValueError, match=f"{next(iter(setting))}=.*does not apply"):
+            generation.generate_shrinking_as_generate(untied_llama, input_ids, attention_mask, config)
+    config = GenerationConfig(max_new_tokens=4, eos_token_id=eos_ids, repetition_penalty=1.0, min_p=None)
+    generation.check_shrinking_generation_config(config)  # neutral values pass
+    with pytest.raises(ValueError, match="decodes text only; it got pixel_values"):
+        generation.generate_shrinking_as_generate(
+            untied_llama, input_ids, attention_mask, config, pixel_values=torch.zeros(1)
+        )
+
+
 def test_shrinking_top_1_sampling_is_greedy_for_every_sample(untied_llama, stopping_batch):
     input_ids, attention_mask, eos_ids, expected = stopping_batch
     with torch.inference_mode():

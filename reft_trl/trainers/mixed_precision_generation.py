@@ -11,16 +11,26 @@ length of the context. The activations are cast at every step.)
 run without autocast: the activations stay in bf16 instead of being cast around every matmul at every step. It is
 also what `rollout_decoding="compiled"` needs under mixed precision, since a compiled step under autocast casts the
 float32 weights at every step (the casts are ops of the compiled graph, outside autocast's cache).
-`rollout_decoding` (`reft_trl.generation.GENERATE_DECODINGS`) sets transformers' cache and compilation, which TRL turns
-off. vLLM rollouts are untouched (vLLM has its own dtype).
+`rollout_decoding` (`reft_trl.generation.ROLLOUT_DECODINGS`) sets transformers' cache and compilation, which TRL turns
+off, or (`"shrinking"`) replaces transformers' `generate` for the rollout with reft-trl's loop that drops each finished
+completion from the batch. vLLM rollouts are untouched (vLLM has its own dtype).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 
-from ..generation import DEFAULT_ROLLOUT_DECODING, GENERATE_DECODINGS, grouped_kv_attention, hf_decoding_settings
+from ..generation import (
+    DEFAULT_ROLLOUT_DECODING,
+    GENERATE_DECODINGS,
+    ROLLOUT_DECODINGS,
+    check_shrinking_generation_config,
+    generate_shrinking_as_generate,
+    grouped_kv_attention,
+    hf_decoding_settings,
+)
 
 ROLLOUT_WEIGHTS = {
     "policy": "the trained weights, under the trainer's autocast when mixed precision is on",
@@ -39,8 +49,8 @@ def check_rollout_options(config) -> None:
     """
     if config.rollout_weights not in ROLLOUT_WEIGHTS:
         raise ValueError(f"rollout_weights={config.rollout_weights!r}; valid: {', '.join(ROLLOUT_WEIGHTS)}.")
-    if config.rollout_decoding not in GENERATE_DECODINGS:  # "shrinking" is not a setting of TRL's `generate` call
-        raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(GENERATE_DECODINGS)}.")
+    if config.rollout_decoding not in ROLLOUT_DECODINGS:
+        raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(ROLLOUT_DECODINGS)}.")
     defaults = {"rollout_weights": DEFAULT_ROLLOUT_WEIGHTS, "rollout_decoding": DEFAULT_ROLLOUT_DECODING}
     changed = [
         f"{name}={getattr(config, name)!r}" for name, default in defaults.items() if getattr(config, name) != default
@@ -53,7 +63,8 @@ def check_rollout_options(config) -> None:
             f"{', '.join(changed)}: these options shape sampling with transformers' `generate`; with use_vllm or "
             "continuous batching they would be ignored. Leave them at their defaults."
         )
-    if config.rollout_decoding != DEFAULT_ROLLOUT_DECODING and config.cache_implementation not in (None, "static"):
+    own_cache = (None,) if config.rollout_decoding == "shrinking" else (None, "static")
+    if config.rollout_decoding != DEFAULT_ROLLOUT_DECODING and config.cache_implementation not in own_cache:
         raise ValueError(
             f"rollout_decoding={config.rollout_decoding!r} chooses transformers' cache itself; leave "
             f"cache_implementation unset (it is {config.cache_implementation!r})."
@@ -96,6 +107,9 @@ class MixedPrecisionGenerationMixin:
                 "rollout_weights='bf16_copy' copies the weights of a plain causal LM held whole on this process; "
                 "under PEFT, DeepSpeed or FSDP, sample with rollout_weights='policy'."
             )
+        if self._rollout_decoding not in GENERATE_DECODINGS:  # "shrinking": TRL's config, read by our own loop
+            check_shrinking_generation_config(self.generation_config)
+            return
         settings = hf_decoding_settings(self._rollout_decoding, policy)
         for name, value in settings.items():
             setattr(self.generation_config, name, value)
@@ -109,8 +123,23 @@ class MixedPrecisionGenerationMixin:
         else:
             sampling = self.accelerator.autocast()
         policy = self.accelerator.unwrap_model(self.model)
-        with sampling, grouped_kv_attention(self._rollout_decoding, policy):
+        with sampling, grouped_kv_attention(self._rollout_decoding, policy), self._shrinking_rollouts():
             return super()._generate_single_turn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _shrinking_rollouts(self):
+        """Under `rollout_decoding="shrinking"`, the model TRL's `_generate_single_turn` generates with (the policy or
+        its bf16 copy) decodes with `generate_shrinking_as_generate` for the call: a finished completion leaves the
+        batch instead of being computed until the longest one ends."""
+        if self._rollout_decoding != "shrinking":
+            yield
+            return
+        sampler = self.accelerator.unwrap_model(self.model_wrapped)
+        sampler.generate = functools.partial(generate_shrinking_as_generate, sampler)
+        try:
+            yield
+        finally:
+            del sampler.generate
 
     @contextlib.contextmanager
     def _sampling_with_rollout_copy(self):

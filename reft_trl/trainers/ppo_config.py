@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig
 
-from ..generation import DEFAULT_ROLLOUT_DECODING, GENERATE_DECODINGS
+from ..generation import DEFAULT_ROLLOUT_DECODING, ROLLOUT_DECODINGS
 from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
 from .mixed_precision_generation import ROLLOUT_WEIGHTS, check_rollout_options
@@ -106,10 +106,12 @@ class ReFTPPOConfig(GRPOConfig):
         The copy samples from the policy up to bf16 rounding, as a vLLM sampler does; the PPO update's old
         log-probabilities are still computed by the trainer's own forward.
     rollout_decoding (`str`, *optional*, defaults to `"dynamic"`):
-        How transformers decodes the rollouts: `"dynamic"` (its default cache, grown every step), `"static"` (a cache
-        allocated once) or `"compiled"` (that cache and the decode step compiled by `torch.compile`, on a CPU too).
-        `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under autocast a compiled step would
-        cast the float32 weights again at every step.
+        How the rollouts are decoded: with transformers' `generate`, `"dynamic"` (its default cache, grown every
+        step), `"static"` (a cache allocated once) or `"compiled"` (that cache and the decode step compiled by
+        `torch.compile`, on a CPU too); or `"shrinking"`, reft-trl's loop over the model's forward, in which a
+        finished completion leaves the batch (the same sampling distribution; text-only, with the sampling settings
+        temperature, top-k and top-p). `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under
+        autocast a compiled step would cast the float32 weights again at every step.
 
     > Parameters that control how log-probabilities are computed
 
@@ -216,9 +218,10 @@ class ReFTPPOConfig(GRPOConfig):
     rollout_decoding: str = field(
         default=DEFAULT_ROLLOUT_DECODING,
         metadata={
-            "help": "How transformers decodes rollouts: 'dynamic' (its default cache), 'static' (a cache allocated "
-            "once) or 'compiled' (that cache and the decode step compiled by torch.compile).",
-            "choices": list(GENERATE_DECODINGS),
+            "help": "How rollouts are decoded: transformers' generate with 'dynamic' (its default cache), 'static' "
+            "(a cache allocated once) or 'compiled' (that cache and the decode step compiled by torch.compile); or "
+            "'shrinking' (reft-trl's loop: a finished completion leaves the batch).",
+            "choices": list(ROLLOUT_DECODINGS),
         },
     )
 

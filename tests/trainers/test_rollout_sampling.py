@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from reft_trl import generation
 from reft_trl.trainers import mixed_precision_generation
 from reft_trl.trainers.mixed_precision_generation import copy_in_dtype, refresh_copy
 from reft_trl.trainers.ppo_config import ReFTPPOConfig
@@ -49,8 +50,8 @@ class ForwardCount:
     ("overrides", "message"),
     [
         ({"rollout_weights": "fp16_copy"}, "valid: policy, bf16_copy"),
-        ({"rollout_decoding": "paged"}, "valid: dynamic, static, compiled"),
-        ({"rollout_decoding": "shrinking"}, r"valid: dynamic, static, compiled\."),  # not a setting of `generate`
+        ({"rollout_decoding": "paged"}, r"valid: dynamic, static, compiled, shrinking\."),
+        ({"rollout_decoding": "shrinking", "cache_implementation": "static"}, "leave cache_implementation unset"),
         ({"rollout_decoding": "compiled", "bf16": True}, "needs rollout_weights='bf16_copy'"),
         ({"rollout_decoding": "static", "cache_implementation": "offloaded"}, "leave cache_implementation unset"),
         ({"rollout_weights": "bf16_copy", "use_vllm": True}, "would be ignored"),
@@ -74,6 +75,40 @@ def test_rollout_decoding_sets_trls_generation_config(tokenizer, tmp_path, rollo
     assert config.cache_implementation == (None if rollout_decoding == "dynamic" else "static")
     assert config.disable_compile is (rollout_decoding != "compiled")  # TRL turns compilation off
     assert (config.compile_config is not None) is (rollout_decoding == "compiled")
+
+
+@pytest.mark.parametrize("rollout_weights", ["policy", "bf16_copy"])
+def test_shrinking_rollouts_sample_what_generate_samples(tokenizer, tmp_path, monkeypatch, rollout_weights):
+    """top-k 1 makes sampling deterministic: the shrinking loop then gives `generate`'s rollouts exactly; TRL's own
+    `generate` call is not made, and the model is left without the patch."""
+    monkeypatch.setattr(mixed_precision_generation, "ROLLOUT_COPY_DTYPE", "float32")
+    settings = dict(rollout_weights=rollout_weights, top_k=1, max_completion_length=12)
+    expected = rollout(make_trainer(tokenizer, tmp_path, **settings))
+    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", **settings)
+    calls = []
+    monkeypatch.setattr(
+        mixed_precision_generation, "generate_shrinking_as_generate",
+        lambda *args, **kwargs: calls.append(args) or generation.generate_shrinking_as_generate(*args, **kwargs),
+    )  # fmt: skip
+    assert rollout(trainer) == expected
+    sampler = (
+        trainer._rollout_copy if rollout_weights == "bf16_copy" else trainer.accelerator.unwrap_model(trainer.model)
+    )
+    assert len(calls) == 1 and calls[0][0] is sampler
+    assert "generate" not in vars(sampler)
+
+
+def test_shrinking_rollouts_refuse_a_setting_they_would_ignore(tokenizer, tmp_path):
+    with pytest.raises(ValueError, match=r"repetition_penalty=1.2, which hf_decoding=\"shrinking\" does not apply"):
+        make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", repetition_penalty=1.2)
+
+
+def test_a_ppo_step_trains_with_shrinking_rollouts(tokenizer, tmp_path):
+    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", max_steps=2)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
+    assert "model.layers.0.mlp.up_proj.weight" in changed
 
 
 def test_a_bf16_copy_of_adapter_weights_is_refused(tokenizer, tmp_path):
