@@ -17,6 +17,7 @@ What each trainer holds:
   `lm_head_scoring` ("logits" on a CPU: the completion positions' logits only).
 - `reft_fused`: the same with `lm_head_scoring="fused"` (TRL's chunked fused LM head, which on a CPU projects every
   position and recomputes the projection in the backward).
+- `reft_shrinking`: `reft` with `rollout_decoding="shrinking"` (a finished completion leaves the rollout's batch).
 - `trl112`: PPOTrainer; policy, reference copy, value model and reward model (the value and reward models are the
   same SmolLM2 weights with a fresh 1-label `*ForSequenceClassification` head), KL in the reward. 8 prompts x 1.
 - `grpo`: GRPOTrainer, beta 0 (no reference), `AnswerMatchReward`; 4 prompts x 2 completions.
@@ -66,10 +67,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKERS = Path(__file__).resolve().parent / "ppo_step"
 PROJECT_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 TRL112_PYTHON = REPO_ROOT / ".venv-trl112" / "bin" / "python"
-TRAINERS = ("reft", "reft_fused", "trl112", "grpo", "grpo_kl")
+TRAINERS = ("reft", "reft_fused", "reft_shrinking", "trl112", "grpo", "grpo_kl")
 LABELS = {
     "reft": "ReFTPPOTrainer (TRL 1.16)",
     "reft_fused": "ReFTPPOTrainer, fused head",
+    "reft_shrinking": "ReFTPPOTrainer, shrinking rollouts",
     "trl112": "TRL 1.12 PPOTrainer",
     "grpo": "TRL 1.16 GRPO, beta 0",
     "grpo_kl": "TRL 1.16 GRPO, beta 0.05",
@@ -221,6 +223,7 @@ def worker_config(args, shared: dict, trainer: str) -> dict:
         "num_generations": 2,
         "beta": GRPO_KL_BETA if trainer == "grpo_kl" else 0.0,
         "lm_head_scoring": "fused" if trainer == "reft_fused" else "auto",
+        "rollout_decoding": "shrinking" if trainer == "reft_shrinking" else "dynamic",
         "trl112_stop_token": None if args.trl112_stop_token == "none" else args.trl112_stop_token,
     }
 

@@ -105,6 +105,7 @@ def run(trainer_name: str, result_path: str, config: dict) -> None:
         args = ReFTPPOConfig(
             **shared, task="svamp", num_ppo_epochs=config["ppo_epochs"], num_mini_batches=1, kl_coef=config["kl_coef"],
             lm_head_scoring=config.get("lm_head_scoring", "auto"),
+            rollout_decoding=config.get("rollout_decoding", "dynamic"),
         )  # fmt: skip
         trainer = ReFTPPOTrainer(
             model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
