@@ -16,6 +16,7 @@ continuing that message). Both backends receive the same token ids.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import os
 from collections.abc import Sequence
@@ -42,18 +43,20 @@ DEFAULT_HF_DECODING = "auto"
 faster than "dynamic" at every batch size tried (greedy B=64: 1.41x, B=16: 1.09x; sampling B=8: 1.03x), with the same
 greedy tokens; "static" and "compiled" were slower."""
 GENERATE_DECODINGS = ("dynamic", "static", "compiled")
-"""The modes that are settings of transformers' `generate` (`hf_decoding_settings`): the ones TRL's rollouts can use."""
+"""The modes that are settings of transformers' `generate` (`hf_decoding_settings`); TRL's rollouts can also decode
+with "shrinking" (`ROLLOUT_DECODINGS`)."""
 ROLLOUT_DECODINGS = (*GENERATE_DECODINGS, "shrinking")
 """The rollouts' decodings (`rollout_decoding`): transformers' `generate` in one of `GENERATE_DECODINGS`, or the
 shrinking loop called as `generate` would be (`generate_shrinking_as_generate`)."""
 DEFAULT_ROLLOUT_DECODING = "dynamic"
 """Rollouts' default (`rollout_decoding`): "static" and "compiled" measured slower on a CPU."""
 SHRINKING_GENERATION_FIELDS = frozenset(
-    {"max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "pad_token_id", "bos_token_id", "eos_token_id",
-     "num_return_sequences", "disable_compile", "transformers_version"}
+    {"max_new_tokens", "max_length", "do_sample", "temperature", "top_k", "top_p", "num_return_sequences",
+     "pad_token_id", "bos_token_id", "eos_token_id", "use_cache", "output_attentions", "output_hidden_states",
+     "cache_implementation", "disable_compile", "compile_config", "transformers_version", "_from_model_config"}
 )  # fmt: skip
-"""`GenerationConfig` fields that `generate_shrinking_as_generate` reads or that change nothing in it; any other field
-set to a value that changes decoding is refused (`check_shrinking_generation_config`)."""
+"""`GenerationConfig` fields that `generate_shrinking_as_generate` reads or that change nothing it returns; any other
+field must be unset or at transformers' default (`check_shrinking_generation_config`)."""
 SHRINKING_IGNORED_SETTINGS = {
     "repetition_penalty": 1.0,
     "no_repeat_ngram_size": 0,
@@ -68,7 +71,9 @@ SHRINKING_IGNORED_SETTINGS = {
 }
 """Fields of a model's own generation config that transformers' `generate` applies and "shrinking" does not, each
 with its neutral value: "shrinking" refuses a model that sets one."""
-SHRINKING_NEUTRAL_FIELDS = {**SHRINKING_IGNORED_SETTINGS, "min_p": None, "cache_implementation": None}
+SHRINKING_CACHE_HEADROOM = 256
+"""Positions the shrinking loop's cache (`reft_trl.kv_cache.InPlaceLayer`) allocates beyond the prompt at first (the
+completion budget when smaller); a longer completion doubles it."""
 _FORCE_GQA_ENV = "TRANSFORMERS_SDPA_FORCE_GQA"
 """transformers' switch that hands grouped key/value heads to SDPA as they are (`enable_gqa`)."""
 
@@ -336,18 +341,29 @@ def generate_shrinking(
     Returns:
         The generated token ids of each of the `B * num_samples` rows, through its stop token when it emitted one.
     """
+    _check_shrinking_settings(model)
+    return _shrinking_loop(
+        model, input_ids, attention_mask, max_new_tokens, eos_ids, num_samples=num_samples, greedy=greedy,
+        temperature=temperature, top_p=top_p, top_k=top_k, logits_processor=logits_processor,
+    )  # fmt: skip
+
+
+def _shrinking_loop(
+    model, input_ids, attention_mask, max_new_tokens, eos_ids, *, num_samples, greedy, temperature, top_p, top_k,
+    logits_processor=None,
+) -> list[list[int]]:  # fmt: skip
+    """`generate_shrinking`'s decoding, whatever the model's own generation config says."""
     import inspect
 
     import torch
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-    from .kv_cache import preallocated_cache_for
+    from .kv_cache import in_place_cache_for
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
     if model.config.is_encoder_decoder:
         raise ValueError('hf_decoding="shrinking" decodes decoder-only models only.')
-    _check_shrinking_settings(model)
     processors = LogitsProcessorList(logits_processor or [])
     if not greedy:  # `GenerationMixin._get_logits_processor`'s warpers, in its order, keeping at least one token
         if temperature != 1.0:
@@ -357,7 +373,7 @@ def generate_shrinking(
         if top_p < 1.0:
             processors.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
     parameters = inspect.signature(model.forward).parameters
-    cache = preallocated_cache_for(model.config, input_ids.shape[1] + max_new_tokens)
+    cache = in_place_cache_for(model.config, headroom=min(max_new_tokens, SHRINKING_CACHE_HEADROOM))
     forward_kwargs = {"cache" if "cache" in parameters else "past_key_values": cache, "use_cache": True}
     if "logits_to_keep" in parameters:
         forward_kwargs["logits_to_keep"] = 1
@@ -407,54 +423,73 @@ def generate_shrinking(
 
 def generate_shrinking_as_generate(model, input_ids, attention_mask, generation_config, **unused):
     """`generate_shrinking` called as transformers' `model.generate(input_ids=..., attention_mask=...,
-    generation_config=...)` is: the config's completion budget, stop ids, greedy or sampling settings and
-    `num_return_sequences`; returns the `(B * num_return_sequences, T + longest completion)` token ids of prompt and
-    completion, each completion padded after its end with the pad id (a finished row of `generate` is padded after its
-    EOS the same way). The rollouts' `rollout_decoding="shrinking"`: TRL's `_generate_single_turn` calls it as
-    `generate`. A multimodal input or a config field it would ignore raises."""
+    generation_config=...)` is, returning what it returns: the `(B * num_return_sequences, T + longest completion)`
+    token ids of prompt and completion, each completion padded after its end with the pad id.
+
+    The settings are those `generate` would decode with (`effective_generation_config`: the given config, then the
+    model's own for what it leaves unset, then transformers' defaults); one that the loop would not apply raises, and
+    so does a multimodal input or a PEFT prompt-learning adapter (whose virtual tokens only `PeftModel`'s forward
+    adds). The rollouts' `rollout_decoding="shrinking"`: TRL's `_generate_single_turn` calls it as `generate`.
+    """
     import torch
     from accelerate.utils import is_peft_model
 
     if unused:
         raise ValueError(f'hf_decoding="shrinking" decodes text only; it got {", ".join(sorted(unused))}.')
-    check_shrinking_generation_config(generation_config)
-    eos_ids = generation_config.eos_token_id
-    eos_ids = list(eos_ids) if isinstance(eos_ids, (list, tuple)) else [eos_ids]
-    pad_id = generation_config.pad_token_id if generation_config.pad_token_id is not None else eos_ids[0]
-    sampling = {}
-    if generation_config.do_sample:
-        sampling = dict(
-            temperature=generation_config.temperature if generation_config.temperature is not None else 1.0,
-            top_p=generation_config.top_p if generation_config.top_p is not None else 1.0,
-            top_k=generation_config.top_k or 0,
+    if is_peft_model(model) and model.peft_config[model.active_adapter].is_prompt_learning:
+        raise ValueError(
+            "hf_decoding=\"shrinking\" runs the base model's forward; a prompt-learning adapter needs PEFT's."
         )
-    causal_lm = model.get_base_model() if is_peft_model(model) else model  # PEFT's layers are inside the base model
-    completions = generate_shrinking(
-        causal_lm, input_ids, attention_mask, generation_config.max_new_tokens, eos_ids,
-        num_samples=generation_config.num_return_sequences or 1, greedy=not generation_config.do_sample, **sampling,
+    config = effective_generation_config(model, generation_config)
+    check_shrinking_generation_config(config)
+    eos_ids = config.eos_token_id if isinstance(config.eos_token_id, (list, tuple)) else [config.eos_token_id]
+    pad_id = config.pad_token_id if config.pad_token_id is not None else eos_ids[0]
+    max_new_tokens = config.max_new_tokens
+    if max_new_tokens is None:  # `generate`'s `max_length` counts the prompt
+        max_new_tokens = config.max_length - input_ids.shape[1]
+    causal_lm = model.get_base_model() if is_peft_model(model) else model  # LoRA's layers are inside the base model
+    completions = _shrinking_loop(
+        causal_lm, input_ids, attention_mask, max_new_tokens, eos_ids, num_samples=config.num_return_sequences,
+        greedy=not config.do_sample, temperature=config.temperature, top_p=config.top_p, top_k=config.top_k,
     )  # fmt: skip
     width = max(len(completion) for completion in completions)
-    padded = torch.full((len(completions), width), pad_id, dtype=input_ids.dtype, device=input_ids.device)
+    padded = torch.full((len(completions), width), pad_id, dtype=input_ids.dtype)
     for row, completion in enumerate(completions):
         padded[row, : len(completion)] = torch.tensor(completion, dtype=input_ids.dtype)
-    prompts = input_ids.repeat_interleave(generation_config.num_return_sequences or 1, dim=0)
-    return torch.cat([prompts, padded], dim=1)
+    prompts = input_ids.repeat_interleave(config.num_return_sequences, dim=0)
+    return torch.cat([prompts, padded.to(input_ids.device)], dim=1)
 
 
-def check_shrinking_generation_config(generation_config) -> None:
-    """Refuse a `GenerationConfig` that sets a field `generate_shrinking_as_generate` would leave out (a repetition
-    penalty, `min_p`, a cache implementation, ...), naming it."""
+def effective_generation_config(model, generation_config):
+    """The settings transformers' `generate` decodes with (`GenerationMixin._prepare_generation_config`): a copy of
+    `generation_config`, its unset fields taken from the model's own generation config, then from transformers'
+    defaults."""
+    from transformers import GenerationConfig
+
+    config = copy.deepcopy(generation_config)
+    own = getattr(model, "generation_config", None)
+    if own is not None:
+        config.update(**own.to_dict(), defaults_only=True, allow_custom_entries=True)
+    config.update(**GenerationConfig._get_default_generation_params(), defaults_only=True)
+    return config
+
+
+def check_shrinking_generation_config(config) -> None:
+    """Refuse settings of an effective `GenerationConfig` (`effective_generation_config`) that the shrinking loop would
+    not apply (a repetition penalty, `min_p`, beams, a cache implementation, ...), naming each: any field outside
+    `SHRINKING_GENERATION_FIELDS` must be unset or at transformers' default."""
+    from transformers import GenerationConfig
+
+    defaults = GenerationConfig._get_default_generation_params()
     changed = [
         f"{name}={value!r}"
-        for name, value in generation_config.to_diff_dict().items()
-        if name not in SHRINKING_GENERATION_FIELDS
-        and value is not None
-        and value != SHRINKING_NEUTRAL_FIELDS.get(name)
+        for name, value in config.to_dict().items()
+        if name not in SHRINKING_GENERATION_FIELDS and value is not None and value != defaults.get(name)
     ]
     if changed:
         raise ValueError(
-            f'The generation config sets {", ".join(changed)}, which hf_decoding="shrinking" does not apply; decode '
-            'with "dynamic" or leave them unset.'
+            f"The generation settings include {', '.join(changed)}, which the shrinking decoder "
+            '(rollout_decoding / hf_decoding "shrinking") does not apply; decode with "dynamic" or leave them unset.'
         )
 
 

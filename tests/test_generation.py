@@ -310,12 +310,21 @@ def test_shrinking_called_as_generate_refuses_what_it_would_ignore(untied_llama,
     from transformers import GenerationConfig
 
     input_ids, attention_mask, eos_ids, _ = stopping_batch
-    for setting in (dict(repetition_penalty=1.3), dict(min_p=0.1), dict(cache_implementation="static")):
+    for setting in (dict(repetition_penalty=1.3), dict(min_p=0.1), dict(num_beams=2)):
         config = GenerationConfig(max_new_tokens=4, eos_token_id=eos_ids, do_sample=True, **setting)
         with pytest.raises(ValueError, match=f"{next(iter(setting))}=.*does not apply"):
             generation.generate_shrinking_as_generate(untied_llama, input_ids, attention_mask, config)
-    config = GenerationConfig(max_new_tokens=4, eos_token_id=eos_ids, repetition_penalty=1.0, min_p=None)
-    generation.check_shrinking_generation_config(config)  # neutral values pass
+    config = GenerationConfig(max_new_tokens=4, eos_token_id=eos_ids, repetition_penalty=1.0, num_beams=1)
+    generation.check_shrinking_generation_config(config)  # transformers' defaults pass
+    untied_llama.generation_config.repetition_penalty = 1.3  # the model's own setting, which `generate` applies
+    config = GenerationConfig(max_new_tokens=4, eos_token_id=eos_ids)  # when the call's config leaves it unset
+    try:
+        with pytest.raises(ValueError, match="repetition_penalty=1.3"):
+            generation.generate_shrinking_as_generate(untied_llama, input_ids, attention_mask, config)
+        config.repetition_penalty = 1.0  # ... unless the call's config sets it, as TRL's does
+        generation.check_shrinking_generation_config(generation.effective_generation_config(untied_llama, config))
+    finally:
+        untied_llama.generation_config.repetition_penalty = None
     with pytest.raises(ValueError, match="decodes text only; it got pixel_values"):
         generation.generate_shrinking_as_generate(
             untied_llama, input_ids, attention_mask, config, pixel_values=torch.zeros(1)

@@ -1,5 +1,5 @@
-"""`InPlaceLayer` holds what transformers' `DynamicLayer` holds after every operation the shrinking decoder uses, without
-reallocating at a decode step; `preallocated_cache_for` leaves other layer kinds to transformers."""
+"""`InPlaceLayer` holds what transformers' `DynamicLayer` holds after every operation, without reallocating at a decode
+step that fits; `in_place_cache_for` leaves other layer kinds to transformers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from transformers import Gemma2Config
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from reft_trl import kv_cache
-from reft_trl.kv_cache import InPlaceLayer, preallocated_cache_for
+from reft_trl.kv_cache import InPlaceLayer, in_place_cache_for
 
-HEADS, HEAD_DIM, CAPACITY = 2, 4, 12
+HEADS, HEAD_DIM, HEADROOM = 2, 4, 4
 
 
 def states(rows, positions, seed):
@@ -35,7 +35,7 @@ def test_doctests_pass():
 
 
 def test_holds_what_a_dynamic_layer_holds_through_prefill_repeat_steps_select_and_crop():
-    layer, reference = InPlaceLayer(CAPACITY), DynamicLayer()
+    layer, reference = InPlaceLayer(HEADROOM), DynamicLayer()
     prompt = states(rows=3, positions=5, seed=0)
     returned = layer.update(*prompt)
     reference.update(*prompt)
@@ -67,16 +67,34 @@ def test_holds_what_a_dynamic_layer_holds_through_prefill_repeat_steps_select_an
     assert_same(layer, reference)
 
 
-def test_refuses_to_overflow_and_restarts_after_a_reset():
-    layer = InPlaceLayer(CAPACITY)
-    layer.update(*states(rows=2, positions=CAPACITY, seed=0))
-    with pytest.raises(ValueError, match="holds 12 positions; the update would fill 13"):
-        layer.update(*states(rows=2, positions=1, seed=1))
+def test_grows_by_doubling_and_reorders_as_a_dynamic_layer():
+    layer, reference = InPlaceLayer(headroom=2), DynamicLayer()
+    for step, positions in enumerate([3, 1, 1, 1, 4]):  # 3 + 2 of headroom, then 10, then 20 positions
+        step_states = states(rows=2, positions=positions, seed=step)
+        returned = layer.update(*step_states)
+        reference.update(*step_states)
+        assert_same(layer, reference, returned)
+    assert layer._key_buffer.shape[-2] == 10 and layer.get_seq_length() == 10
+    order = torch.tensor([1, 0])
+    layer.reorder_cache(order)
+    reference.reorder_cache(order)
+    assert_same(layer, reference)
+    layer.update(*states(rows=2, positions=1, seed=9))
+    assert layer._key_buffer.shape[-2] == 20
+
+
+def test_refuses_what_it_cannot_do_and_restarts_after_a_reset():
+    layer = InPlaceLayer(HEADROOM)
+    layer.update(*states(rows=2, positions=3, seed=0))
+    with pytest.raises(ValueError, match="holds 2 rows; the update has 3"):
+        layer.update(*states(rows=3, positions=1, seed=1))
+    with pytest.raises(NotImplementedError, match="does not offload"):
+        layer.offload()
     layer.reset()
-    assert layer.get_seq_length() == 0
+    assert layer.get_seq_length() == 0 and layer._key_buffer is None
     fresh = states(rows=4, positions=3, seed=2)
     layer.update(*fresh)
-    assert torch.equal(layer.keys, fresh[0]) and layer._key_buffer.shape == (4, HEADS, CAPACITY, HEAD_DIM)
+    assert torch.equal(layer.keys, fresh[0]) and layer._key_buffer.shape == (4, HEADS, 3 + HEADROOM, HEAD_DIM)
 
 
 def test_only_full_attention_layers_are_replaced():
@@ -84,7 +102,7 @@ def test_only_full_attention_layers_are_replaced():
         hidden_size=16, intermediate_size=32, num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1,
         head_dim=8, vocab_size=64, sliding_window=4,
     )  # fmt: skip
-    layers = preallocated_cache_for(config, capacity=CAPACITY).layers
+    layers = in_place_cache_for(config, headroom=HEADROOM).layers
     kinds = [type(layer) for layer in layers]
     assert kinds.count(InPlaceLayer) == 2 and kinds.count(DynamicSlidingWindowLayer) == 2, kinds
-    assert all(layer.capacity == CAPACITY for layer in layers if isinstance(layer, InPlaceLayer))
+    assert all(layer.headroom == HEADROOM for layer in layers if isinstance(layer, InPlaceLayer))

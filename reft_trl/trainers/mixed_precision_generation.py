@@ -24,9 +24,9 @@ import functools
 
 from ..generation import (
     DEFAULT_ROLLOUT_DECODING,
-    GENERATE_DECODINGS,
     ROLLOUT_DECODINGS,
     check_shrinking_generation_config,
+    effective_generation_config,
     generate_shrinking_as_generate,
     grouped_kv_attention,
     hf_decoding_settings,
@@ -94,7 +94,8 @@ class MixedPrecisionGenerationMixin:
         return getattr(self.args, "rollout_decoding", DEFAULT_ROLLOUT_DECODING)
 
     def _set_up_rollout_decoding(self) -> None:
-        """Apply `rollout_decoding` to TRL's generation config and refuse a copy of weights that are not all here."""
+        """Apply `rollout_decoding` to TRL's generation config (or, for "shrinking", check that the loop can honour
+        it) and refuse a copy of weights that are not all here."""
         if self.use_vllm or self.use_transformers_continuous_batching:
             return
         from accelerate.utils import is_peft_model
@@ -107,13 +108,32 @@ class MixedPrecisionGenerationMixin:
                 "rollout_weights='bf16_copy' copies the weights of a plain causal LM held whole on this process; "
                 "under PEFT, DeepSpeed or FSDP, sample with rollout_weights='policy'."
             )
-        if self._rollout_decoding not in GENERATE_DECODINGS:  # "shrinking": TRL's config, read by our own loop
-            check_shrinking_generation_config(self.generation_config)
+        if self._rollout_decoding == "shrinking":  # TRL's generation config, read by reft-trl's loop
+            self._check_shrinking_rollouts(policy)
             return
         settings = hf_decoding_settings(self._rollout_decoding, policy)
         for name, value in settings.items():
             setattr(self.generation_config, name, value)
         self.generation_kwargs.update(settings)
+
+    def _check_shrinking_rollouts(self, policy) -> None:
+        """Refuse "shrinking" where it would decode otherwise than `generate`, or hang a multi-process run.
+
+        With weights sharded across processes (FSDP, or ZeRO-3 without `ds3_gather_for_generation`) every forward
+        gathers them from all processes, so transformers' `generate` keeps each process stepping until all are done
+        (`synced_gpus`); the shrinking loop stops a process as soon as its own completions end.
+        """
+        check_shrinking_generation_config(effective_generation_config(policy, self.generation_config))
+        sharded = self.is_fsdp_enabled or (
+            self.is_deepspeed_enabled
+            and self.accelerator.state.deepspeed_plugin.zero_stage == 3
+            and not self.args.ds3_gather_for_generation
+        )
+        if sharded and self.accelerator.num_processes > 1:
+            raise ValueError(
+                "rollout_decoding='shrinking' stops each process when its own completions end, while FSDP (or ZeRO-3 "
+                "without ds3_gather_for_generation) needs every process in every forward; use 'dynamic'."
+            )
 
     def _generate_single_turn(self, *args, **kwargs):
         if self.use_vllm:
@@ -135,11 +155,15 @@ class MixedPrecisionGenerationMixin:
             yield
             return
         sampler = self.accelerator.unwrap_model(self.model_wrapped)
+        own = vars(sampler).get("generate")  # an instance-level `generate` someone set before is put back
         sampler.generate = functools.partial(generate_shrinking_as_generate, sampler)
         try:
             yield
         finally:
-            del sampler.generate
+            if own is None:
+                del sampler.generate
+            else:
+                sampler.generate = own
 
     @contextlib.contextmanager
     def _sampling_with_rollout_copy(self):

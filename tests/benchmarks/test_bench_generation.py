@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.utils import load_script, tiny_llama
 
@@ -65,20 +66,28 @@ def test_the_shrinking_and_continuous_variants_run_and_report_their_rows(bench, 
     for name in ("bf16_shrinking", "bf16_shrinking_concat", "bf16_continuous"):
         sampled, greedy = results[name, "sampling"], results[name, "greedy"]
         assert sampled["generated_tokens"] == 2 * 3 and sampled["decode_steps"] == 3
-        assert greedy["reference"] == "bf16" and 0 <= greedy["identical_share"] <= 1
+        reference = "bf16_shrinking" if name == "bf16_shrinking_concat" else "bf16"
+        assert greedy["reference"] == reference and 0 <= greedy["identical_share"] <= 1
         assert 0 < greedy["decode_rows_per_step"] <= 3 and greedy["tokens_per_s"] > 0
+    assert results["bf16_shrinking_concat", "greedy"]["identical_share"] == 1  # the cache changes no token
     assert results["bf16", "greedy"]["decode_rows_per_step"] == 3  # generate computes every row at every step
     assert report["rollout_copy_refresh_ms"] is None
 
 
-def test_the_concatenating_variant_runs_the_loop_with_transformers_cache(bench):
-    from transformers import LlamaConfig
+def test_the_concatenating_variant_runs_the_loop_with_transformers_cache(bench, tokenizer):
+    """Seen from the model's forwards: the loop's cache layers under each variant."""
     from transformers.cache_utils import DynamicLayer
 
-    from reft_trl import kv_cache
+    from reft_trl.generation import generate_shrinking
+    from reft_trl.kv_cache import InPlaceLayer
 
-    config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
-    with bench.concatenating_cache("bf16_shrinking_concat"):
-        assert {type(layer) for layer in kv_cache.preallocated_cache_for(config, 8).layers} == {DynamicLayer}
-    with bench.concatenating_cache("bf16_shrinking"):
-        assert {type(layer) for layer in kv_cache.preallocated_cache_for(config, 8).layers} == {kv_cache.InPlaceLayer}
+    model = tiny_llama(len(tokenizer)).eval()
+    seen = []
+    model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append({type(layer) for layer in kwargs["cache"].layers}), with_kwargs=True
+    )
+    input_ids = torch.tensor([[1, 2, 3]])
+    for name in ("bf16_shrinking_concat", "bf16_shrinking"):
+        with torch.inference_mode(), bench.concatenating_cache(name):
+            generate_shrinking(model, input_ids, torch.ones_like(input_ids), 2, [tokenizer.eos_token_id])
+    assert seen == [{DynamicLayer}] * 2 + [{InPlaceLayer}] * 2

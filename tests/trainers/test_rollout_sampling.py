@@ -1,5 +1,6 @@
 """ReFTPPOTrainer's rollout sampling options: `rollout_weights` (the policy under autocast, or a bf16 copy refreshed
-before every rollout) and `rollout_decoding` (transformers' default cache, a static one, a compiled decode step)."""
+before every rollout) and `rollout_decoding` (transformers' default cache, a static one, a compiled decode step, or
+reft-trl's shrinking loop)."""
 
 from __future__ import annotations
 
@@ -99,16 +100,33 @@ def test_shrinking_rollouts_sample_what_generate_samples(tokenizer, tmp_path, mo
 
 
 def test_shrinking_rollouts_refuse_a_setting_they_would_ignore(tokenizer, tmp_path):
-    with pytest.raises(ValueError, match=r"repetition_penalty=1.2, which hf_decoding=\"shrinking\" does not apply"):
+    with pytest.raises(ValueError, match=r"repetition_penalty=1.2, which the shrinking decoder .* does not apply"):
         make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", repetition_penalty=1.2)
 
 
-def test_a_ppo_step_trains_with_shrinking_rollouts(tokenizer, tmp_path):
+def test_shrinking_rollouts_refuse_weights_sharded_across_processes(tokenizer, tmp_path, monkeypatch):
+    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking")
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    trainer._check_shrinking_rollouts(policy)  # one process, no sharding
+    monkeypatch.setattr(trainer, "is_fsdp_enabled", True)
+    trainer._check_shrinking_rollouts(policy)  # FSDP on one process steps alone
+    monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 2))
+    with pytest.raises(ValueError, match="needs every process in every forward; use 'dynamic'"):
+        trainer._check_shrinking_rollouts(policy)
+
+
+def test_a_ppo_step_trains_with_shrinking_rollouts(tokenizer, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        mixed_precision_generation, "generate_shrinking_as_generate",
+        lambda *args, **kwargs: calls.append(args) or generation.generate_shrinking_as_generate(*args, **kwargs),
+    )  # fmt: skip
     trainer = make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", max_steps=2)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
     changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
     assert "model.layers.0.mlp.up_proj.weight" in changed
+    assert calls  # the rollouts went through the shrinking loop
 
 
 def test_a_bf16_copy_of_adapter_weights_is_refused(tokenizer, tmp_path):
