@@ -5,7 +5,8 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
 
 1. `sft`: warm-up (`ReFTSFTTrainer`) on the first `--train_limit` SVAMP training questions.
 2. `eval-sft`: greedy accuracy of the warm-up on the SVAMP test set (all 1,000 questions by default) and on a
-   development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it).
+   development split: the LAST `--dev_size` training questions, never trained on (settings are chosen on it;
+   `--splits dev` evaluates it alone, and a rerun with `--splits test dev` adds the test set later).
 3. `rl`: the method from the warm-up, on the same training questions (or on `--rl_limit` others from `--rl_start`,
    questions the warm-up never saw): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the same reward, critic-free),
    `online_st` (online self-training, the paper's baseline: one sample per question from the current policy,
@@ -13,7 +14,7 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
    (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time or `--rollouts`
    rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
 4. `eval-rl`: the same evaluations of the trained model.
-5. `summary.json`: accuracies, the paired difference (test and dev) with its bootstrap 95 % interval and the exact
+5. `summary.json`: accuracies, the paired difference (on each evaluated split) with its bootstrap 95 % interval and the exact
    McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
    sequence, explained variance, truncated share, value loss).
 
@@ -45,6 +46,8 @@ TITLES = {
 }  # fmt: skip
 WALL_CLOCK_FILE = "wall_clock.json"
 """The RL stage's training wall time, counted across resumes (`_wall_clock_limit`): the `rl_s` of timings.json."""
+SPLITS = ("test", "dev")
+"""The evaluated splits: the SVAMP test set and the development split carved from the training questions."""
 ROLLOUT_PASSES = 2
 """Passes over each rollout batch of the sampling methods: PPO epochs, GRPO and online self-training iterations."""
 
@@ -60,6 +63,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--rl_start", type=int, default=0, help="first training question of the RL stage (and of the SFT control)")
     add("--rl_limit", type=int, default=0, help="training questions of the RL stage (0: --train_limit)")
     add("--eval_limit", type=int, default=0, help="test questions (0 = all 1,000)")
+    add(
+        "--splits", nargs="+", choices=SPLITS, default=list(SPLITS),
+        help="splits evaluated: 'dev' alone chooses settings without touching the test set; a rerun adding 'test' "
+        "evaluates the same models on it",
+    )  # fmt: skip
     add("--seed", type=int, default=42)
     # warm-up
     add("--sft_dir", default=None, help="reuse this warm-up instead of training one")
@@ -122,7 +130,7 @@ def main(argv=None) -> dict:
     evals = {}
     for name, model_dir in (("warm-up", sft_dir),):
         timings[f"eval_{name}_s"] = timings.get(f"eval_{name}_s") or 0.0
-        evals[name], seconds = _evaluate_both(args, model_dir, name, test, dev)
+        evals[name], seconds = _evaluate_splits(args, model_dir, name, {"test": test, "dev": dev})
         timings[f"eval_{name}_s"] += seconds
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 
@@ -133,14 +141,14 @@ def main(argv=None) -> dict:
     if wall_clock is not None:  # read even when training ended in an earlier invocation
         timings["rl_s"] = wall_clock["seconds"]  # across resumes
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
-    evals[args.method], seconds = _evaluate_both(args, rl_dir, args.method, test, dev)
+    evals[args.method], seconds = _evaluate_splits(args, rl_dir, args.method, {"test": test, "dev": dev})
     timings[f"eval_{args.method}_s"] = timings.get(f"eval_{args.method}_s", 0.0) + seconds
     _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 
     from reft_trl.evaluation.paired import format_paired, paired_comparison
 
     comparison = {
-        split: paired_comparison(evals["warm-up"][split], evals[args.method][split]) for split in ("test", "dev")
+        split: paired_comparison(evals["warm-up"][split], evals[args.method][split]) for split in args.splits
     }
     history = _load_json(os.path.join(args.output_dir, "log_history.json")) or []
     from reft_trl.scripts.demo import plot_training_curves
@@ -161,15 +169,16 @@ def main(argv=None) -> dict:
         "curves": plot_path,
     }
     _save_json(os.path.join(args.output_dir, "summary.json"), summary)
-    for split in ("test", "dev"):
+    for split in args.splits:
         print(f"[bench] {split}: " + format_paired(comparison[split], "warm-up", args.method))
     return summary
 
 
 SETTINGS_FILE = "settings.json"
 """The settings an output folder was made with; a rerun (to resume) must repeat them."""
-FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size")
-"""Settings a rerun may change: they do not change what is trained or measured."""
+FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size", "splits")
+"""Settings a rerun may change: they do not change what is trained or how it is measured (`splits` only adds or
+leaves out evaluations)."""
 
 
 def check_settings(args) -> None:
@@ -375,9 +384,9 @@ def _wall_clock_limit(minutes: float, output_dir: str):
     return WallClockLimit()
 
 
-def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
-    """Greedy correctness per question (in dataset order) on the test set and the dev split, and the seconds spent
-    evaluating (0 for evaluations already complete)."""
+def _evaluate_splits(args, model_dir, name, datasets: dict) -> tuple[dict, float]:
+    """Greedy correctness per question (in dataset order) on each of `args.splits` (`datasets` maps a split to its
+    questions), and the seconds spent evaluating (0 for evaluations already complete)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -389,7 +398,8 @@ def _evaluate_both(args, model_dir, name, test, dev) -> tuple[dict, float]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = None
     results = {}
-    for split, rows in (("test", test), ("dev", dev)):
+    for split in args.splits:
+        rows = datasets[split]
         folder = os.path.join(args.output_dir, "eval", name, split)
         predictions = os.path.join(folder, f"svamp-{args.cot}-greedy.predictions.jsonl")
         summary = _load_json(os.path.join(folder, f"svamp-{args.cot}-greedy.summary.json")) or {}

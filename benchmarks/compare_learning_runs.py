@@ -44,11 +44,11 @@ def read_scores(folder: str) -> dict[str, float]:
     return scores
 
 
-def compare(models: dict[str, str], against: list[str]) -> dict:
+def compare(models: dict[str, str], against: list[str], splits=SPLITS) -> dict:
     from reft_trl.evaluation.paired import paired_comparison
 
     results = {}
-    for split in SPLITS:
+    for split in splits:
         scores = {name: read_scores(os.path.join(folder, split)) for name, folder in models.items()}
         common = sorted(set.intersection(*(set(s) for s in scores.values())))
         incomplete = {name: len(s) - len(common) for name, s in scores.items() if len(s) != len(common)}
@@ -97,6 +97,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--model", action="append", required=True, help="NAME=FOLDER; the first is the baseline")
     parser.add_argument("--also_against", action="append", default=[], help="another baseline NAME")
     parser.add_argument("--output", default=None, help="write the comparisons as JSON here")
+    parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits compared")
     args = parser.parse_args(argv)
     models = {}
     for item in args.model:
@@ -107,7 +108,7 @@ def main(argv=None) -> dict:
     unknown = [name for name in args.also_against if name not in models]
     if unknown:
         raise SystemExit(f"--also_against {unknown}: not among the models {list(models)}.")
-    results = compare(models, [next(iter(models)), *args.also_against])
+    results = compare(models, [next(iter(models)), *args.also_against], args.splits)
     print(markdown(results))
     if args.output:
         with open(args.output, "w") as handle:

@@ -176,3 +176,27 @@ def test_question_ranges_refuse_sizes_outside_the_training_set(bench):
         bench.question_ranges(bench.parse_args(["--rl_start", "-1"]), 1000)
     with pytest.raises(SystemExit, match="--dev_size 0: must be between 1 and 999"):
         bench.question_ranges(bench.parse_args(["--dev_size", "0"]), 1000)
+
+
+def test_only_the_chosen_splits_are_evaluated_and_a_rerun_adds_the_test_set(bench, warm_up, tmp_path, monkeypatch):
+    """Settings are chosen on `--splits dev` without a look at the test set; the same folder rerun with both splits
+    evaluates the test set only (`splits` is a free setting)."""
+    import reft_trl.evaluation
+    from reft_trl.data import load_task
+
+    evaluated = []
+    real = reft_trl.evaluation.evaluate
+    monkeypatch.setattr(
+        reft_trl.evaluation, "evaluate", lambda *a, **k: evaluated.append(Path(k["output_dir"]).name) or real(*a, **k)
+    )
+    rows = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=True).select(range(2))
+    settings = ["--output_dir", str(tmp_path / "run"), "--max_completion_length", "4", "--eval_batch_size", "2"]
+    dev_only = bench.parse_args([*settings, "--splits", "dev"])
+    bench.check_settings(dev_only)
+    results, _ = bench._evaluate_splits(dev_only, warm_up, "warm-up", {"test": rows, "dev": rows})
+    assert set(results) == {"dev"} and evaluated == ["dev"] and len(results["dev"]) == 2
+
+    both = bench.parse_args(settings)
+    bench.check_settings(both)  # accepted: only what is evaluated changes
+    results, _ = bench._evaluate_splits(both, warm_up, "warm-up", {"test": rows, "dev": rows})
+    assert set(results) == {"test", "dev"} and evaluated == ["dev", "test"]

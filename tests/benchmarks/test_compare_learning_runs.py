@@ -18,8 +18,8 @@ def script():
     return load_script(SCRIPT)
 
 
-def _write(folder: Path, scores: dict[str, float], compressed: bool) -> None:
-    for split in ("test", "dev"):
+def _write(folder: Path, scores: dict[str, float], compressed: bool, splits=("test", "dev")) -> None:
+    for split in splits:
         (folder / split).mkdir(parents=True)
         lines = "".join(json.dumps({"item_id": item, "score": score}) + "\n" for item, score in scores.items())
         name = folder / split / "svamp-pcot-greedy.predictions.jsonl"
@@ -55,3 +55,14 @@ def test_refuses_models_evaluated_on_different_questions(script, tmp_path):
     _write(tmp_path / "b", {"q1": 1.0, "q2": 0.0, "q3": 1.0}, compressed=False)  # or a's evaluation was cut short
     with pytest.raises(SystemExit, match="not evaluated on the same questions \\(2 in common; B has 1 others\\)"):
         script.main(["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}"])
+
+
+def test_dev_alone_is_compared_when_asked(script, tmp_path):
+    """Runs evaluated with `--splits dev` (settings chosen without the test set) have no test folder."""
+    _write(tmp_path / "a", {"q1": 1.0, "q2": 0.0}, compressed=False, splits=("dev",))
+    _write(tmp_path / "b", {"q1": 1.0, "q2": 1.0}, compressed=False, splits=("dev",))
+    models = ["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}"]
+    results = script.main([*models, "--splits", "dev"])
+    assert list(results) == ["dev"] and results["dev"]["pairs"][0]["difference"] == 0.5
+    with pytest.raises(SystemExit, match="Expected one predictions file"):
+        script.main(models)
