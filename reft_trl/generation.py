@@ -57,20 +57,6 @@ SHRINKING_GENERATION_FIELDS = frozenset(
 )  # fmt: skip
 """`GenerationConfig` fields that `generate_shrinking_as_generate` reads or that change nothing it returns; any other
 field must be unset or at transformers' default (`check_shrinking_generation_config`)."""
-SHRINKING_IGNORED_SETTINGS = {
-    "repetition_penalty": 1.0,
-    "no_repeat_ngram_size": 0,
-    "bad_words_ids": None,
-    "suppress_tokens": None,
-    "begin_suppress_tokens": None,
-    "forced_bos_token_id": None,
-    "forced_eos_token_id": None,
-    "sequence_bias": None,
-    "min_length": 0,
-    "min_new_tokens": None,
-}
-"""Fields of a model's own generation config that transformers' `generate` applies and "shrinking" does not, each
-with its neutral value: "shrinking" refuses a model that sets one."""
 SHRINKING_CACHE_HEADROOM = 256
 """Positions the shrinking loop's cache (`reft_trl.kv_cache.InPlaceLayer`) allocates beyond the prompt at first (the
 completion budget when smaller); a longer completion doubles it."""
@@ -494,23 +480,16 @@ def check_shrinking_generation_config(config) -> None:
 
 
 def _check_shrinking_settings(model) -> None:
-    """Refuse a model whose own generation config asks for a logits processor that "shrinking" would leave out."""
-    config = getattr(model, "generation_config", None)
-    changed = [
-        f"{name}={getattr(config, name)!r}"
-        for name, neutral in SHRINKING_IGNORED_SETTINGS.items()
-        if getattr(config, name, neutral) not in (neutral, None)
-    ]
-    if changed:
-        raise ValueError(
-            f"The model's generation config sets {', '.join(changed)}, which transformers' generate applies and "
-            'hf_decoding="shrinking" does not; decode with hf_decoding="dynamic" or reset them.'
-        )
+    """Refuse a model whose own generation config asks for something (a repetition penalty, forced or suppressed
+    tokens, ...) that transformers' `generate` would apply and "shrinking" would leave out."""
+    from transformers import GenerationConfig
+
+    check_shrinking_generation_config(effective_generation_config(model, GenerationConfig()))
 
 
 def resolve_hf_decoding(hf_decoding: str, model) -> str:
     """The decoding that `hf_decoding` stands for with `model`: "auto" is "shrinking" for a decoder-only transformers
-    model whose generation config sets none of `SHRINKING_IGNORED_SETTINGS`, else "dynamic" (a wrapped or custom
+    model whose own generation config asks for nothing the loop leaves out, else "dynamic" (a wrapped or custom
     model's `generate` is left to do its own decoding); any other mode is itself."""
     from transformers import PreTrainedModel
 
