@@ -14,8 +14,8 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
    (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time or `--rollouts`
    rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
 4. `eval-rl`: the same evaluations of the trained model.
-5. `summary.json`: accuracies, the paired difference (on each evaluated split) with its bootstrap 95 % interval and the exact
-   McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
+5. `summary.json`: accuracies, the paired difference (on each evaluated split) with its bootstrap 95 % interval and
+   the exact McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
    sequence, explained variance, truncated share, value loss).
 
     python benchmarks/bench_learning_svamp.py --output_dir outputs/bench-ppo                  # ReFT
@@ -127,10 +127,10 @@ def main(argv=None) -> dict:
     if not os.path.isfile(os.path.join(sft_dir, "config.json")):
         timings["sft_s"] = _timed(lambda: _warm_up(args, sft_rows, sft_dir))
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
-    evals = {}
+    evals, datasets = {}, {"test": test, "dev": dev}
     for name, model_dir in (("warm-up", sft_dir),):
         timings[f"eval_{name}_s"] = timings.get(f"eval_{name}_s") or 0.0
-        evals[name], seconds = _evaluate_splits(args, model_dir, name, {"test": test, "dev": dev})
+        evals[name], seconds = _evaluate_splits(args, model_dir, name, datasets)
         timings[f"eval_{name}_s"] += seconds
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 
@@ -141,7 +141,7 @@ def main(argv=None) -> dict:
     if wall_clock is not None:  # read even when training ended in an earlier invocation
         timings["rl_s"] = wall_clock["seconds"]  # across resumes
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
-    evals[args.method], seconds = _evaluate_splits(args, rl_dir, args.method, {"test": test, "dev": dev})
+    evals[args.method], seconds = _evaluate_splits(args, rl_dir, args.method, datasets)
     timings[f"eval_{args.method}_s"] = timings.get(f"eval_{args.method}_s", 0.0) + seconds
     _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 

@@ -531,7 +531,7 @@ class ReFTPPOTrainer(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Helpers of the constructor
+# Helpers
 
 
 def _row_chunks(input_ids, attention_mask, batch_size):
