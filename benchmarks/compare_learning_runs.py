@@ -30,7 +30,8 @@ def read_scores(folder: str) -> dict[str, float]:
         os.path.join(folder, "*.predictions.jsonl.gz")
     )
     if len(paths) != 1:
-        raise SystemExit(f"Expected one predictions file in {folder}, found {len(paths)}: {paths}")
+        hint = " (a run evaluated on other splits? choose them with --splits)" if not paths else ""
+        raise SystemExit(f"Expected one predictions file in {folder}, found {len(paths)}: {paths}{hint}")
     opener = gzip.open if paths[0].endswith(".gz") else open
     scores = {}
     with opener(paths[0], "rt", encoding="utf-8") as handle:
@@ -87,7 +88,7 @@ def markdown(results: dict) -> str:
                 f"| {row['model']} | {row['baseline']} | {100 * row['accuracy_b']:.1f} % | "
                 f"{100 * row['accuracy_a']:.1f} % | {100 * row['difference']:+.1f} | "
                 f"{100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f} | {row['b_only']} / {row['a_only']} | "
-                f"{row['mcnemar_p']:.3f} |"
+                f"{row['mcnemar_p']:.3g} |"
             )
     return "\n".join(lines)
 

@@ -308,13 +308,13 @@ def plot_training_curves(history: list[dict], path: str, title: str = "ReFT PPO 
     columns = 3
     rows = -(-len(CURVES) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    for axis, (key, title, unit) in zip(axes.flat, CURVES, strict=False):
+    for axis, (key, panel_title, unit) in zip(axes.flat, CURVES, strict=False):
         points = [(entry["step"], entry[key]) for entry in history if entry.get(key) is not None]
         if points:
             axis.plot(*zip(*points, strict=True), marker="o", markersize=3)
         else:
             axis.text(0.5, 0.5, "not logged", ha="center", va="center", transform=axis.transAxes, color="grey")
-        axis.set_title(title, fontsize=10)
+        axis.set_title(panel_title, fontsize=10)
         axis.set_xlabel("optimizer step")
         axis.set_ylabel(unit, fontsize=8)
         axis.grid(alpha=0.3)

@@ -64,5 +64,13 @@ def test_dev_alone_is_compared_when_asked(script, tmp_path):
     models = ["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}"]
     results = script.main([*models, "--splits", "dev"])
     assert list(results) == ["dev"] and results["dev"]["pairs"][0]["difference"] == 0.5
-    with pytest.raises(SystemExit, match="Expected one predictions file"):
+    with pytest.raises(SystemExit, match="Expected one predictions file.*choose them with --splits"):
         script.main(models)
+
+
+def test_prints_small_p_values_in_full(script, tmp_path, capsys):
+    """A p-value below 0.001 is printed with its exponent (2 x 0.5^20), not rounded to 0.000."""
+    _write(tmp_path / "a", {f"q{i}": 0.0 for i in range(20)}, compressed=False)
+    _write(tmp_path / "b", {f"q{i}": 1.0 for i in range(20)}, compressed=False)
+    script.main(["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}", "--splits", "test"])
+    assert "| 20 / 0 | 1.91e-06 |" in capsys.readouterr().out

@@ -6,9 +6,11 @@ import json
 import re
 from types import SimpleNamespace
 
+import pytest
+
 from reft_trl.evaluation.paired import paired_comparison
 from reft_trl.scripts.console import PPO_COLUMNS, SFT_COLUMNS, CompactLog, compact_line, human_size, use_compact_log
-from reft_trl.scripts.demo import KL_NOTE, DemoArguments, main, results_table
+from reft_trl.scripts.demo import CURVES, KL_NOTE, DemoArguments, main, plot_training_curves, results_table
 from tests.utils import docstring_mismatches, tiny_llama
 
 
@@ -120,3 +122,20 @@ def test_results_table_says_what_is_on_disk_and_why_kl_can_be_negative():
     assert "  eval/    90 kB" in table
     assert "can dip below 0" in table and "k1" in table
     assert "ReFT - warm-up: -1.7 points (95 % CI " in table and "0 questions only ReFT solves, 1 only warm-up" in table
+
+
+def test_training_curves_carry_the_title_and_one_panel_per_curve(tmp_path, monkeypatch):
+    """The figure's title is the one passed in (a panel's title once replaced it), each panel titled from `CURVES`."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **kwargs: saved.append(figure))
+    history = [{"step": step, "reward": 0.1 * step, "losses/value_loss": 1.0 / step} for step in (1, 2, 3)]
+    path = str(tmp_path / "curves.png")
+    assert plot_training_curves(history, path, title="GRPO from the warm-up model") == path
+    (figure,) = saved
+    assert figure.get_suptitle() == "GRPO from the warm-up model"
+    shown = [axis.get_title() for axis in figure.axes if axis.get_visible()]
+    assert shown == [title for _, title, _ in CURVES]
