@@ -5,7 +5,7 @@
 3. ReFT PPO from the warm-up (`ReFTPPOTrainer`: answer reward, KL to the warm-up, value head, GAE).
 4. Greedy evaluation of warm-up and ReFT on held-out test problems (`reft_trl.evaluation.evaluate`).
 5. A printed table, `results.json` and `training_curves.png` (reward, accuracy, KL, explained variance, truncation,
-value loss) in `output_dir`.
+   value loss) in `output_dir`.
 
 The defaults take about 15 minutes on a 2-core CPU with native bf16 (longer without); flags scale it up:
 `--train_limit 0` (all training data), `--task gsm8k`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set),
