@@ -62,6 +62,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--dev_size", type=int, default=300, help="last N training questions: the development split")
     add("--rl_start", type=int, default=0, help="first training question of the RL stage (and of the SFT control)")
     add("--rl_limit", type=int, default=0, help="training questions of the RL stage (0: --train_limit)")
+    add(
+        "--rl_pass_rates", default=None,
+        help="a pass@k predictions file of the warm-up on the RL questions (bench_sampled_accuracy.py --splits "
+        "train): RL keeps only the questions whose share of correct samples lies in --rl_pass_rate_range",
+    )  # fmt: skip
+    add(
+        "--rl_pass_rate_range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+        help="with --rl_pass_rates: the shares kept, bounds excluded (default 0 1: the questions the warm-up solves "
+        "sometimes but not always)",
+    )  # fmt: skip
     add("--eval_limit", type=int, default=0, help="test questions (0 = all 1,000)")
     add(
         "--splits", nargs="+", choices=SPLITS, default=list(SPLITS),
@@ -115,6 +125,8 @@ def main(argv=None) -> dict:
     prompt_kwargs = dict(program_prefix_in_prompt=args.cot == "pcot")
     train_prompts = load_task("svamp", cot=args.cot, split="train", **prompt_kwargs)
     rl_rows = train.select(rl_range) if args.method == "sft" else train_prompts.select(rl_range)
+    if args.rl_pass_rates:
+        rl_rows = select_by_pass_rate(rl_rows, args.rl_pass_rates, *(args.rl_pass_rate_range or (0.0, 1.0)))
     dev = train_prompts.select(dev_range)
     test = load_task("svamp", cot=args.cot, split="test", limit=args.eval_limit or None, **prompt_kwargs)
     print(
@@ -222,6 +234,29 @@ def question_ranges(args, n_train: int) -> tuple[range, range, range]:
                 f"questions of the {n_train}."
             )
     return sft_range, rl_range, dev_range
+
+
+def select_by_pass_rate(rows, path: str, low: float, high: float):
+    """The rows whose share of correct samples in the pass@k predictions file `path` lies strictly between `low` and
+    `high`: RL's samples spent where the warm-up is sometimes right and sometimes wrong (a question it always solves,
+    or never, gives PPO little to learn from). Every row must have a record in the file."""
+    from reft_trl.evaluation.report import read_predictions
+
+    shares = {record["item_id"]: sum(record["correct"]) / len(record["correct"]) for record in read_predictions(path)}
+    missing = [item for item in rows["item_id"] if item not in shares]
+    if missing:
+        raise SystemExit(
+            f"--rl_pass_rates {path}: no record of {len(missing)} of the {len(rows)} RL questions (first: "
+            f"{missing[0]!r}); sample them with bench_sampled_accuracy.py --splits train."
+        )
+    kept = [index for index, item in enumerate(rows["item_id"]) if low < shares[item] < high]
+    print(
+        f"[bench] {len(kept)} of {len(rows)} RL questions have a warm-up pass rate strictly between {low} and {high} "
+        f"({path})"
+    )
+    if not kept:
+        raise SystemExit(f"--rl_pass_rate_range {low} {high}: no RL question left ({path}).")
+    return rows.select(kept)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ the same on held-out questions: for each `--model NAME=DIR`, `--num_samples` com
 share of its samples that are correct). With `--num_samples 1` the scores are 0 / 1 and
 `compare_learning_runs.py --model NAME=OUTPUT_DIR/NAME ...` pairs the models question by question.
 
+`--splits train` measures the first `--train_limit` training questions instead (`OUTPUT_DIR/NAME/train/`): the
+warm-up's pass rate on each, which `bench_learning_svamp.py --rl_pass_rates` reads to spend RL's samples on the
+questions the warm-up solves only sometimes.
+
     python benchmarks/bench_sampled_accuracy.py --output_dir outputs/sampled \\
         --model warm-up=outputs/bench-ppo/sft --model ReFT=outputs/bench-ppo/ppo
 """
@@ -30,6 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--cot", choices=("ncot", "pcot"), default="pcot")
     add("--dev_size", type=int, default=300, help="last N training questions: bench_learning_svamp's dev split")
     add("--eval_limit", type=int, default=0, help="test questions (0 = all 1,000)")
+    add("--train_limit", type=int, default=512, help="first N training questions: the 'train' split")
+    add("--splits", nargs="+", choices=("test", "dev", "train"), default=["test", "dev"])
     add("--num_samples", type=int, default=1, help="completions per question")
     add("--temperature", type=float, default=1.0)
     add("--max_new_tokens", type=int, default=160)
@@ -55,10 +61,16 @@ def main(argv=None) -> dict:
 
     prompt_kwargs = dict(program_prefix_in_prompt=args.cot == "pcot")
     train = load_task("svamp", cot=args.cot, split="train", **prompt_kwargs)
+    if args.train_limit > len(train) - args.dev_size:
+        raise SystemExit(
+            f"--train_limit {args.train_limit} reaches the last {args.dev_size} (dev) training questions."
+        )
     splits = {
-        "test": load_task("svamp", cot=args.cot, split="test", limit=args.eval_limit or None, **prompt_kwargs),
-        "dev": train.select(range(len(train) - args.dev_size, len(train))),
+        "test": lambda: load_task("svamp", cot=args.cot, split="test", limit=args.eval_limit or None, **prompt_kwargs),
+        "dev": lambda: train.select(range(len(train) - args.dev_size, len(train))),
+        "train": lambda: train.select(range(args.train_limit)),
     }
+    splits = {split: splits[split]() for split in args.splits}
     dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
     accuracies = {}
     for name, folder in models.items():

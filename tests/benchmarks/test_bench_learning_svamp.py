@@ -171,6 +171,39 @@ def test_a_rerun_with_other_settings_is_refused_and_one_with_the_same_resumes(be
         bench.check_settings(bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "64"]))
 
 
+def test_rl_questions_can_be_kept_by_the_warm_ups_pass_rate(bench, tmp_path, capsys):
+    """Shares 0, 1/4, 1/2, 1 of correct samples: the default (0, 1) keeps the middle two, in the dataset's order; a
+    question without a record, or a range that keeps none, is refused with the file's name."""
+    import json
+
+    from datasets import Dataset
+
+    correct = {
+        "q0": [False] * 4,
+        "q1": [True, False, False, False],
+        "q2": [True, True, False, False],
+        "q3": [True] * 4,
+    }
+    path = tmp_path / "svamp-pcot-pass@1.predictions.jsonl"
+    with open(path, "w") as handle:
+        for item, flags in correct.items():
+            record = {"item_id": item, "completions": [""] * 4, "extracted": [None] * 4, "correct": flags}
+            handle.write(json.dumps({**record, "score": sum(flags) / 4}) + "\n")
+    rows = Dataset.from_dict({"item_id": ["q3", "q2", "q1", "q0"], "prompt": ["d", "c", "b", "a"]})
+
+    args = bench.parse_args(["--rl_pass_rates", str(path)])
+    assert args.rl_pass_rate_range is None  # recorded settings of earlier runs lack it: None reads as theirs
+    kept = bench.select_by_pass_rate(rows, str(path), 0.0, 1.0)
+    assert kept["item_id"] == ["q2", "q1"] and kept["prompt"] == ["c", "b"]
+    assert "2 of 4 RL questions" in capsys.readouterr().out
+    assert bench.select_by_pass_rate(rows, str(path), 0.3, 1.0)["item_id"] == ["q2"]
+    with pytest.raises(SystemExit, match="no RL question left"):
+        bench.select_by_pass_rate(rows, str(path), 0.5, 0.6)
+    extra = Dataset.from_dict({"item_id": ["q1", "q9"], "prompt": ["b", "z"]})
+    with pytest.raises(SystemExit, match=f"{path.name}: no record of 1 of the 2 RL questions \\(first: 'q9'\\)"):
+        bench.select_by_pass_rate(extra, str(path), 0.0, 1.0)
+
+
 def test_question_ranges_refuse_sizes_outside_the_training_set(bench):
     with pytest.raises(SystemExit, match="--rl_start -1: must be between 0 and 999"):
         bench.question_ranges(bench.parse_args(["--rl_start", "-1"]), 1000)
