@@ -35,7 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--dev_size", type=int, default=300, help="last N training questions: bench_learning_svamp's dev split")
     add("--eval_limit", type=int, default=0, help="test questions (0 = all 1,000)")
     add("--train_limit", type=int, default=512, help="first N training questions: the 'train' split")
-    add("--splits", nargs="+", choices=("test", "dev", "train"), default=["test", "dev"])
+    add(
+        "--splits", nargs="+", choices=("test", "dev", "train"), default=["test", "dev"],
+        help="the SVAMP test set, the dev split, the first --train_limit training questions",
+    )  # fmt: skip
     add("--num_samples", type=int, default=1, help="completions per question")
     add("--temperature", type=float, default=1.0)
     add("--max_new_tokens", type=int, default=160)
