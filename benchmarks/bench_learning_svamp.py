@@ -9,10 +9,10 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
    `--splits dev` evaluates it alone, and a rerun with `--splits test dev` adds the test set later).
 3. `rl`: the method from the warm-up, on the same training questions (or on `--rl_limit` others from `--rl_start`,
    questions the warm-up never saw; with `--rl_pass_rates`, only those whose warm-up pass rate, measured by
-   `bench_sampled_accuracy.py --splits train`, lies within `--rl_pass_rate_range`): `ppo` (ReFT), `grpo` (TRL's GRPOTrainer, the same reward, critic-free),
-   `online_st` (online self-training, the paper's baseline: one sample per question from the current policy,
-   cross-entropy on the samples the reward marks correct and on the gold chains of thought, half each) or `sft`
-   (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time or `--rollouts`
+   `bench_sampled_accuracy.py --splits train`, lies within `--rl_pass_rate_range`): `ppo` (ReFT), `grpo` (TRL's
+   GRPOTrainer, the same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per
+   question from the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of
+   thought, half each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time or `--rollouts`
    rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
 4. `eval-rl`: the same evaluations of the trained model.
 5. `summary.json`: accuracies, the paired difference (on each evaluated split) with its bootstrap 95 % interval and
