@@ -12,8 +12,8 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
    `bench_sampled_accuracy.py --splits train`, lies within `--rl_pass_rate_range`): `ppo` (ReFT), `grpo` (TRL's
    GRPOTrainer, the same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per
    question from the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of
-   thought, half each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes` of wall time or `--rollouts`
-   rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
+   thought, half each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes`
+   of wall time or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
 4. `eval-rl`: the same evaluations of the trained model.
 5. `summary.json`: accuracies, the paired difference (on each evaluated split) with its bootstrap 95 % interval and
    the exact McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
