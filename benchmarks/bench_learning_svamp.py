@@ -305,9 +305,9 @@ def _build_trainer(args, sft_dir, output_dir, rows):
     steps_per_rollout = args.num_mini_batches * (ROLLOUT_PASSES if sampling else 1)
     common = dict(
         output_dir=output_dir, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=1, max_steps=args.rollouts * steps_per_rollout, logging_steps=steps_per_rollout, save_strategy="steps",
-        save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none", use_cpu=True,
-        gradient_checkpointing=False, seed=args.seed,
+        gradient_accumulation_steps=1, max_steps=args.rollouts * steps_per_rollout, logging_steps=steps_per_rollout,
+        save_strategy="steps", save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none",
+        use_cpu=True, gradient_checkpointing=False, seed=args.seed,
     )  # fmt: skip
     callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)]
     if args.method == "ppo":
