@@ -121,7 +121,6 @@ class ReFTPPOTrainer(
     """
 
     _tag_names = ["trl", "reft", "ppo"]
-    _in_rollout = False
     _name = "ReFT-PPO"
     _paper = REFT_PAPER
 
@@ -273,31 +272,6 @@ class ReFTPPOTrainer(
 
     # ------------------------------------------------------------------------------------------------------------
     # Rollout: scores -> KL-shaped rewards -> GAE
-    def _get_per_token_logps_and_entropies(
-        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False, **kwargs
-    ):
-        """TRL's rollout-time forward of the policy also runs the critic (same backbone pass); keep its values.
-
-        Only the no-grad forward of the policy that TRL runs inside `_generate_and_score_completions` (for the rollout
-        log-probs) is diverted, and only for text inputs; every other call is TRL's. When TRL skips that forward,
-        `_generate_and_score_completions` runs it itself, so the values never depend on TRL's choice.
-        """
-        multimodal = any(value is not None for name, value in kwargs.items() if name != "compute_aux_loss")
-        if (
-            not self._in_rollout
-            or model is not self.model
-            or torch.is_grad_enabled()
-            or kwargs.get("compute_aux_loss")
-            or multimodal
-        ):
-            return super()._get_per_token_logps_and_entropies(
-                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, **kwargs
-            )
-        logps, entropies, self._rollout_values = self._rollout_logps_and_values(
-            input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy
-        )
-        return logps, entropies, None
-
     def _rollout_logps_and_values(self, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy=False):
         """The policy's log π, entropies (or None) and values V(s_t) of a rollout, `batch_size` rows per forward."""
         chunks = [
@@ -310,12 +284,7 @@ class ReFTPPOTrainer(
     def _generate_and_score_completions(self, inputs):
         if any(key in inputs[0] for key in ("image", "images")):
             raise ValueError("ReFTPPOTrainer is text-only: the dataset has image columns.")
-        self._rollout_values = None
-        self._in_rollout = True
-        try:
-            batch = super()._generate_and_score_completions(inputs)
-        finally:
-            self._in_rollout = False
+        batch = super()._generate_and_score_completions(inputs)
 
         prompt_ids, completion_ids = batch["prompt_ids"], batch["completion_ids"]
         mask = batch["completion_mask"] if "tool_mask" not in batch else batch["completion_mask"] * batch["tool_mask"]
@@ -326,12 +295,12 @@ class ReFTPPOTrainer(
         scores = self._sequence_scores(completion_ids, mask, len(inputs))
 
         with torch.no_grad():
-            # TRL computed the rollout log-probs already when it needs them for importance sampling; reuse that pass
-            if batch.get("old_per_token_logps") is None or self._rollout_values is None:
-                batch["old_per_token_logps"], _, self._rollout_values = self._rollout_logps_and_values(
-                    input_ids, attention_mask, logits_to_keep, chunk
-                )
-            old_logps, values = batch["old_per_token_logps"], self._rollout_values * mask
+            # One forward of the policy gives the rollout's log π and the critic's V(s_t). Its log π replaces any that
+            # TRL computed (for its importance sampling): `_compute_loss` scores through the same `_token_logps`, so the
+            # first epoch's ratio is exactly 1.
+            old_logps, _, values = self._rollout_logps_and_values(input_ids, attention_mask, logits_to_keep, chunk)
+            batch["old_per_token_logps"] = old_logps
+            values = values * mask
 
             if self.args.kl_coef != 0.0:
                 ref_logps = self._reference_logps(input_ids, attention_mask, logits_to_keep, chunk)

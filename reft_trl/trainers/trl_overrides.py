@@ -14,11 +14,6 @@ TRL_OVERRIDES = (
     # GRPOTrainer, the base of ReFTPPOTrainer and OnlineSelfTrainingTrainer
     ("GRPOTrainer", "_generate_and_score_completions", ("self", "inputs"),
      "ReFTPPOTrainer (KL-shaped rewards, GAE), OnlineSelfTrainingTrainer (kept samples + gold)"),
-    ("GRPOTrainer", "_get_per_token_logps_and_entropies",
-     ("self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
-      "compute_aux_loss", "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
-      "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids"),
-     "ReFTPPOTrainer (the rollout forward also yields the critic's values)"),
     ("GRPOTrainer", "_calculate_rewards", ("self", "inputs", "prompts", "completions", "completion_ids_list"),
      "RolloutScoresMixin (keeps the raw scores)"),
     ("GRPOTrainer", "_compute_loss", ("self", "model", "inputs"),

@@ -125,6 +125,34 @@ def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path, scoring):
     torch.testing.assert_close(logps, expected_logps, rtol=1e-4, atol=1e-5)
 
 
+def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tmp_path):
+    """No side channel into TRL: its `_get_per_token_logps_and_entropies` is its own, and the rollout's log π (TRL's,
+    if it computed any, replaced) and values are the outputs of the one call `_generate_and_score_completions` makes."""
+    from trl import GRPOTrainer
+
+    assert ReFTPPOTrainer._get_per_token_logps_and_entropies is GRPOTrainer._get_per_token_logps_and_entropies
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, num_ppo_epochs=2, num_mini_batches=2, kl_coef=0.0),  # TRL computes old log π too
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    calls = []
+    explicit = trainer._rollout_logps_and_values
+
+    def recorded(*args, **kwargs):
+        calls.append(explicit(*args, **kwargs))
+        return calls[-1]
+
+    trainer._rollout_logps_and_values = recorded
+    batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    assert len(calls) == 1
+    logps, _, values = calls[0]
+    assert batch["old_per_token_logps"] is logps
+    torch.testing.assert_close(batch["old_values"], values * batch["completion_mask"])
+
+
 def tiny_gemma2_with_softcapping(vocab_size: int):
     """A 2-layer random Gemma 2, whose logits transformers soft-caps (`final_logit_softcapping`); the embeddings (tied
     to the head) are scaled up so that the cap bends them."""
