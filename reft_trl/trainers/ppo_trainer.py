@@ -272,14 +272,14 @@ class ReFTPPOTrainer(
 
     # ------------------------------------------------------------------------------------------------------------
     # Rollout: scores -> KL-shaped rewards -> GAE
-    def _rollout_logps_and_values(self, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy=False):
-        """The policy's log π, entropies (or None) and values V(s_t) of a rollout, `batch_size` rows per forward."""
+    def _rollout_logps_and_values(self, input_ids, attention_mask, logits_to_keep, batch_size):
+        """The policy's log π and values V(s_t) of a rollout, `batch_size` rows per forward."""
         chunks = [
-            self._policy_logps_and_values(self.model, ids, mask, logits_to_keep, compute_entropy)
+            self._policy_logps_and_values(self.model, ids, mask, logits_to_keep)
             for ids, mask in _row_chunks(input_ids, attention_mask, batch_size)
         ]
-        logps, entropies, values = zip(*chunks, strict=True)
-        return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, torch.cat(values)
+        logps, _, values = zip(*chunks, strict=True)
+        return torch.cat(logps), torch.cat(values)
 
     def _generate_and_score_completions(self, inputs):
         if any(key in inputs[0] for key in ("image", "images")):
@@ -298,7 +298,7 @@ class ReFTPPOTrainer(
             # One forward of the policy gives the rollout's log π and the critic's V(s_t). Its log π replaces any that
             # TRL computed (for its importance sampling): `_compute_loss` scores through the same `_token_logps`, so the
             # first epoch's ratio is exactly 1.
-            old_logps, _, values = self._rollout_logps_and_values(input_ids, attention_mask, logits_to_keep, chunk)
+            old_logps, values = self._rollout_logps_and_values(input_ids, attention_mask, logits_to_keep, chunk)
             batch["old_per_token_logps"] = old_logps
             values = values * mask
 

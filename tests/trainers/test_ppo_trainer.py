@@ -148,7 +148,7 @@ def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tm
     trainer._rollout_logps_and_values = recorded
     batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
     assert len(calls) == 1
-    logps, _, values = calls[0]
+    logps, values = calls[0]
     assert batch["old_per_token_logps"] is logps
     torch.testing.assert_close(batch["old_values"], values * batch["completion_mask"])
 
