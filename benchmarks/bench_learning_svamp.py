@@ -164,11 +164,12 @@ def main(argv=None) -> dict:
         split: paired_comparison(evals["warm-up"][split], evals[args.method][split]) for split in args.splits
     }
     history = _load_json(os.path.join(args.output_dir, "log_history.json")) or []
-    from reft_trl.scripts.demo import plot_training_curves
+    from reft_trl.scripts.demo import CURVES, SFT_CURVES, plot_training_curves
 
     plot_path = plot_training_curves(
-        history, os.path.join(args.output_dir, "training_curves.png"), title=f"{TITLES[args.method]} from the warm-up"
-    )
+        history, os.path.join(args.output_dir, "training_curves.png"), title=f"{TITLES[args.method]} from the warm-up",
+        curves=SFT_CURVES if args.method == "sft" else CURVES,
+    )  # fmt: skip
     summary = {
         "command": "python benchmarks/bench_learning_svamp.py " + shlex.join(argv),
         "settings": vars(args),

@@ -33,6 +33,13 @@ CURVES = (
     ("completions/clipped_ratio", "truncated completions", "share without EOS"),
     ("losses/value_loss", "value loss", "clipped squared error"),
 )
+SFT_CURVES = (
+    ("loss", "SFT loss", "cross-entropy per completion token"),
+    ("mean_token_accuracy", "token accuracy", "share of gold tokens predicted"),
+    ("entropy", "entropy", "nats per completion token"),
+    ("grad_norm", "gradient norm", "before clipping"),
+)
+"""The panels of a supervised run (the continued-SFT control): what TRL's SFTTrainer logs."""
 
 STAGES = 4
 OUTPUTS = {
@@ -295,9 +302,11 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
     return trainer.state.log_history
 
 
-def plot_training_curves(history: list[dict], path: str, title: str = "ReFT PPO from the warm-up model") -> str | None:
-    """The `CURVES` panels (reward, accuracy, KL, explained variance, truncation, value loss) against the optimizer
-    step, under `title`; None when matplotlib is missing."""
+def plot_training_curves(
+    history: list[dict], path: str, title: str = "ReFT PPO from the warm-up model", curves: tuple = CURVES
+) -> str | None:
+    """The `curves` panels (by default `CURVES`: reward, accuracy, KL, explained variance, truncation, value loss)
+    against the optimizer step, under `title`; None when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -307,9 +316,9 @@ def plot_training_curves(history: list[dict], path: str, title: str = "ReFT PPO 
         print("[demo] matplotlib is not installed: no training-curve plot (pip install matplotlib).")
         return None
     columns = 3
-    rows = -(-len(CURVES) // columns)
+    rows = -(-len(curves) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    for axis, (key, panel_title, unit) in zip(axes.flat, CURVES, strict=False):
+    for axis, (key, panel_title, unit) in zip(axes.flat, curves, strict=False):
         points = [(entry["step"], entry[key]) for entry in history if entry.get(key) is not None]
         if points:
             axis.plot(*zip(*points, strict=True), marker="o", markersize=3)
@@ -319,7 +328,7 @@ def plot_training_curves(history: list[dict], path: str, title: str = "ReFT PPO 
         axis.set_xlabel("optimizer step")
         axis.set_ylabel(unit, fontsize=8)
         axis.grid(alpha=0.3)
-    for axis in list(axes.flat)[len(CURVES) :]:
+    for axis in list(axes.flat)[len(curves) :]:
         axis.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()

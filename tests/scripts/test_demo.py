@@ -10,7 +10,15 @@ import pytest
 
 from reft_trl.evaluation.paired import paired_comparison
 from reft_trl.scripts.console import PPO_COLUMNS, SFT_COLUMNS, CompactLog, compact_line, human_size, use_compact_log
-from reft_trl.scripts.demo import CURVES, KL_NOTE, DemoArguments, main, plot_training_curves, results_table
+from reft_trl.scripts.demo import (
+    CURVES,
+    KL_NOTE,
+    SFT_CURVES,
+    DemoArguments,
+    main,
+    plot_training_curves,
+    results_table,
+)
 from tests.utils import docstring_mismatches, tiny_llama
 
 
@@ -139,3 +147,23 @@ def test_training_curves_carry_the_title_and_one_panel_per_curve(tmp_path, monke
     assert figure.get_suptitle() == "GRPO from the warm-up model"
     shown = [axis.get_title() for axis in figure.axes if axis.get_visible()]
     assert shown == [title for _, title, _ in CURVES]
+
+
+def test_a_supervised_runs_curves_plot_what_sft_logs(tmp_path, monkeypatch):
+    """The continued-SFT control's figure has the `SFT_CURVES` panels, each with the logged points, none empty."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **kwargs: saved.append(figure))
+    history = [
+        {"step": step, "loss": 1.0 / step, "mean_token_accuracy": 0.9, "entropy": 0.1, "grad_norm": 0.5}
+        for step in (4, 8, 12)
+    ]
+    assert plot_training_curves(history, str(tmp_path / "sft.png"), title="SFT", curves=SFT_CURVES) is not None
+    (figure,) = saved
+    panels = [axis for axis in figure.axes if axis.get_visible()]
+    assert [axis.get_title() for axis in panels] == [title for _, title, _ in SFT_CURVES]
+    assert all(len(axis.get_lines()) == 1 and not axis.texts for axis in panels)
+    assert list(panels[0].get_lines()[0].get_ydata()) == [0.25, 0.125, 1.0 / 12]
