@@ -165,6 +165,7 @@ def _run(args: DemoArguments) -> dict:
     print(
         f"[demo] model {model_path}; {len(train)} training and {len(test)} test questions of {args.task} ({args.cot})"
     )
+    print(f"[demo] {_precision_line(on_gpu)}")
     weights = _weights_size(model_path)
     print(
         f"[demo] outputs go to {args.output_dir}"
@@ -300,6 +301,19 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
     trainer.train()
     trainer.save_model(output_dir)
     return trainer.state.log_history
+
+
+def _precision_line(on_gpu: bool) -> str:
+    """What precision the demo computes in, and why: without native bf16 a CPU runs it in float32, about twice as long."""
+    from reft_trl.precision import bf16_supported
+
+    device = "the GPU" if on_gpu else "this CPU"
+    if bf16_supported(use_cpu=not on_gpu):
+        return f"precision: bf16 mixed precision ({device} computes bf16 natively)"
+    return (
+        f"precision: float32 ({device} has no native bf16, e.g. no AVX512-BF16 or AMX): expect about twice the bf16 "
+        "time the README gives"
+    )
 
 
 def plot_training_curves(

@@ -167,3 +167,15 @@ def test_a_supervised_runs_curves_plot_what_sft_logs(tmp_path, monkeypatch):
     assert [axis.get_title() for axis in panels] == [title for _, title, _ in SFT_CURVES]
     assert all(len(axis.get_lines()) == 1 and not axis.texts for axis in panels)
     assert list(panels[0].get_lines()[0].get_ydata()) == [0.25, 0.125, 1.0 / 12]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_demo_says_which_precision_it_computes_in(monkeypatch, native):
+    """Without native bf16 the demo runs in float32 and says it takes about twice the README's time."""
+    import reft_trl.precision
+    from reft_trl.scripts.demo import _precision_line
+
+    monkeypatch.setattr(reft_trl.precision, "bf16_supported", lambda use_cpu=False: native)
+    line = _precision_line(on_gpu=False)
+    assert line.startswith("precision: bf16" if native else "precision: float32 (this CPU has no native bf16")
+    assert ("twice" in line) is not native
