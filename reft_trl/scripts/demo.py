@@ -307,11 +307,12 @@ def _precision_line(on_gpu: bool) -> str:
     """What precision the demo computes in, and why: without native bf16 a CPU runs it in float32, about twice as long."""
     from reft_trl.precision import bf16_supported
 
-    device = "the GPU" if on_gpu else "this CPU"
     if bf16_supported(use_cpu=not on_gpu):
-        return f"precision: bf16 mixed precision ({device} computes bf16 natively)"
+        return f"precision: bf16 mixed precision ({'the GPU' if on_gpu else 'this CPU'} computes bf16 natively)"
+    if on_gpu:
+        return "precision: float32 (the GPU has no native bf16)"
     return (
-        f"precision: float32 ({device} has no native bf16, e.g. no AVX512-BF16 or AMX): expect about twice the bf16 "
+        "precision: float32 (this CPU has no native bf16, e.g. no AVX512-BF16 or AMX): expect about twice the bf16 "
         "time the README gives"
     )
 
