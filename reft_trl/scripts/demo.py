@@ -149,6 +149,7 @@ def _run(args: DemoArguments) -> dict:
     from reft_trl.data import load_task
     from reft_trl.embedded_model import smollm2_path
     from reft_trl.generation import check_hf_decoding
+    from reft_trl.precision import bf16_supported
 
     from .console import human_size, stage
 
@@ -158,6 +159,7 @@ def _run(args: DemoArguments) -> dict:
     started = time.perf_counter()
     os.makedirs(args.output_dir, exist_ok=True)
     on_gpu = torch.cuda.is_available()
+    bf16 = bf16_supported(use_cpu=not on_gpu)  # what the trainers' bf16=None resolves to; the evaluation follows it
     model_path = args.model_name_or_path or smollm2_path()
     train = load_task(args.task, cot=args.cot, split="train", limit=args.train_limit or None)
     test = load_task(args.task, cot=args.cot, split="test", limit=args.eval_limit or None,
@@ -165,7 +167,7 @@ def _run(args: DemoArguments) -> dict:
     print(
         f"[demo] model {model_path}; {len(train)} training and {len(test)} test questions of {args.task} ({args.cot})"
     )
-    print(f"[demo] {_precision_line(on_gpu)}")
+    print(f"[demo] {_precision_line(on_gpu, bf16)}")
     weights = _weights_size(model_path)
     print(
         f"[demo] outputs go to {args.output_dir}"
@@ -189,13 +191,12 @@ def _run(args: DemoArguments) -> dict:
     from reft_trl.evaluation import evaluate
     from reft_trl.evaluation.paired import paired_comparison
     from reft_trl.evaluation.report import read_predictions, run_name
-    from reft_trl.precision import bf16_supported
 
     stage(3, STAGES, f"Evaluation: greedy accuracy of the warm-up and of ReFT on {len(test)} held-out test questions")
     accuracies, correct = {}, {}
     eval_started = time.perf_counter()
     # Greedy decoding with the weights in bf16 where the device computes it natively (half the bytes per token)
-    dtype = torch.bfloat16 if bf16_supported(use_cpu=not on_gpu) else torch.float32
+    dtype = torch.bfloat16 if bf16 else torch.float32
     for name, path in (("warm-up (SFT)", sft_dir), ("ReFT", ppo_dir)):
         print(f"{name} from {path}", flush=True)
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
@@ -303,11 +304,9 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
     return trainer.state.log_history
 
 
-def _precision_line(on_gpu: bool) -> str:
+def _precision_line(on_gpu: bool, bf16: bool) -> str:
     """What precision the demo computes in, and why: without native bf16 a CPU runs it in float32, about twice as long."""
-    from reft_trl.precision import bf16_supported
-
-    if bf16_supported(use_cpu=not on_gpu):
+    if bf16:
         return f"precision: bf16 mixed precision ({'the GPU' if on_gpu else 'this CPU'} computes bf16 natively)"
     if on_gpu:
         return "precision: float32 (the GPU has no native bf16)"

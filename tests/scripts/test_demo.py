@@ -170,12 +170,10 @@ def test_a_supervised_runs_curves_plot_what_sft_logs(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_the_demo_says_which_precision_it_computes_in(monkeypatch, native):
+def test_the_demo_says_which_precision_it_computes_in(native):
     """Without native bf16 the demo runs in float32 and says it takes about twice the README's time."""
-    import reft_trl.precision
     from reft_trl.scripts.demo import _precision_line
 
-    monkeypatch.setattr(reft_trl.precision, "bf16_supported", lambda use_cpu=False: native)
-    line = _precision_line(on_gpu=False)
+    line = _precision_line(on_gpu=False, bf16=native)
     assert line.startswith("precision: bf16" if native else "precision: float32 (this CPU has no native bf16")
     assert ("twice" in line) is not native
