@@ -125,20 +125,33 @@ def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path, scoring):
     torch.testing.assert_close(logps, expected_logps, rtol=1e-4, atol=1e-5)
 
 
-def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tmp_path):
-    """No side channel into TRL: its `_get_per_token_logps_and_entropies` is its own, and the rollout's log π (TRL's,
-    if it computed any, replaced) and values are the outputs of the one call `_generate_and_score_completions` makes."""
+def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tmp_path, monkeypatch):
+    """No side channel into TRL: the rollout's log π and values are the outputs of the one call
+    `_generate_and_score_completions` makes, and the policy forward TRL's rollout asks for its own old log π (two PPO
+    epochs and mini-batches: a rollout feeds several optimizer steps) is skipped, not run and replaced."""
     from trl import GRPOTrainer
 
-    assert ReFTPPOTrainer._get_per_token_logps_and_entropies is GRPOTrainer._get_per_token_logps_and_entropies
     trainer = ReFTPPOTrainer(
         model=tiny_llama(SMALL_VOCAB),
         reward_funcs=digit_share,
-        args=make_args(tmp_path, num_ppo_epochs=2, num_mini_batches=2, kl_coef=0.0),  # TRL computes old log π too
+        args=make_args(tmp_path, num_ppo_epochs=2, num_mini_batches=2, kl_coef=0.0),  # TRL asks for old log π
         train_dataset=arithmetic_prompts(),
         processing_class=tokenizer,
     )
-    calls = []
+    asked, ran, calls = [], [], []
+    trl_scoring = GRPOTrainer._get_per_token_logps_and_entropies
+    ours = ReFTPPOTrainer._get_per_token_logps_and_entropies
+
+    def recorded_trl_scoring(self, model, *args, **kwargs):
+        ran.append(model)
+        return trl_scoring(self, model, *args, **kwargs)
+
+    def recorded_ours(self, model, *args, **kwargs):
+        asked.append(model)
+        return ours(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", recorded_trl_scoring)
+    monkeypatch.setattr(ReFTPPOTrainer, "_get_per_token_logps_and_entropies", recorded_ours)
     explicit = trainer._rollout_logps_and_values
 
     def recorded(*args, **kwargs):
@@ -147,10 +160,29 @@ def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tm
 
     trainer._rollout_logps_and_values = recorded
     batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    # TRL still asks (else the skip is dead code: drop it), and its forward of the policy never runs
+    assert asked == [trainer.model] and ran == []
     assert len(calls) == 1
     logps, values = calls[0]
     assert batch["old_per_token_logps"] is logps
     torch.testing.assert_close(batch["old_values"], values * batch["completion_mask"])
+    assert not trainer._skip_trl_rollout_logps  # only inside TRL's rollout
+    # Outside the rollout, TRL's scoring is TRL's
+    ids, mask = batch["completion_ids"], batch["completion_mask"]
+    logps_again, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, ids.size(1) - 1)
+    assert ran == [trainer.model] and logps_again.shape == (ids.size(0), ids.size(1) - 1)
+
+
+def test_trl_computes_its_own_rollout_logps_only_for_vllm_importance_sampling(tokenizer, tmp_path):
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB), reward_funcs=digit_share, args=make_args(tmp_path, kl_coef=0.0),
+        train_dataset=arithmetic_prompts(), processing_class=tokenizer,
+    )  # fmt: skip
+    assert not trainer._trl_needs_its_old_logps()
+    trainer.use_vllm, trainer.vllm_importance_sampling_correction = True, True
+    assert trainer._trl_needs_its_old_logps()
+    trainer.vllm_importance_sampling_correction = False
+    assert not trainer._trl_needs_its_old_logps()
 
 
 def tiny_gemma2_with_softcapping(vocab_size: int):
