@@ -188,3 +188,26 @@ def load_script(path) -> types.ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def record_scoring(monkeypatch, trainer_class):
+    """Who asks for log-probs (through `trainer_class`) and for whom TRL's scoring forward really runs."""
+    from trl import GRPOTrainer
+
+    asked, ran = [], []
+    trl_scoring, ours = (
+        GRPOTrainer._get_per_token_logps_and_entropies,
+        trainer_class._get_per_token_logps_and_entropies,
+    )
+
+    def recorded_trl_scoring(self, model, *args, **kwargs):
+        ran.append(model)
+        return trl_scoring(self, model, *args, **kwargs)
+
+    def recorded_ours(self, model, *args, **kwargs):
+        asked.append(model)
+        return ours(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", recorded_trl_scoring)
+    monkeypatch.setattr(trainer_class, "_get_per_token_logps_and_entropies", recorded_ours)
+    return asked, ran

@@ -10,6 +10,9 @@ reward; `RolloutScoresMixin` keeps the raw scores); the update is supervised. Th
 - `_compute_loss`: one forward over the kept samples and the gold chains of thought; the loss is
   `sampled_loss_weight * CE(kept samples) + gold_loss_weight * CE(gold)`, token means (the authors' `train_rl_sl.py`:
   each term halved; the sampled term is 0 when no sample in the micro-batch was correct). No KL, no critic.
+
+`SkipTrlRolloutLogpsMixin` spares the policy forward TRL's rollout would run for old log-probs, which the loss never
+reads.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from .default_rewards import default_reward_funcs
 from .online_self_training_config import OnlineSelfTrainingConfig
 from .paper import REFT_PAPER
 from .ppo_math import masked_mean
+from .rollout_logps import SkipTrlRolloutLogpsMixin
 from .rollout_scores import RolloutScoresMixin
 from .tokenization import drop_long_prompts, load_rollout_policy, warn_on_split_boundary
 
 GOLD_COLUMN = "completion"
 
 
-class OnlineSelfTrainingTrainer(AtomicCheckpointsMixin, ContinuedPromptsMixin, RolloutScoresMixin, GRPOTrainer):
+class OnlineSelfTrainingTrainer(
+    AtomicCheckpointsMixin, ContinuedPromptsMixin, RolloutScoresMixin, SkipTrlRolloutLogpsMixin, GRPOTrainer
+):
     """
     Trainer for the online self-training baseline of the ReFT paper: from the warm-up (SFT) model, sample one solution
     per training question, keep those with reward exactly 1, and train with cross-entropy on them (weight 0.5) and on

@@ -9,8 +9,8 @@ verb:
 - `_generate_and_score_completions`: after TRL's rollout and scoring (the raw scores kept by `RolloutScoresMixin`),
   one no-grad forward of the policy gives the rollout log-probs and the critic's values; then KL-shaped rewards ->
   GAE -> whitened advantages (`ppo_math`).
-- `_get_per_token_logps_and_entropies`: TRL's, except that the policy forward TRL's rollout runs for its own old
-  log-probs is skipped, since the explicit call above replaces them (kept for vLLM's importance sampling).
+- `SkipTrlRolloutLogpsMixin`: the policy forward TRL's rollout runs for its own old log-probs is skipped, since the
+  explicit call above replaces them (kept for vLLM's importance sampling).
 - `_compute_loss`: one forward gives the new log-probs and values; clipped policy loss + `vf_coef` * clipped value loss.
 - `_token_logps`: the one way policy, reference and rollout score completion tokens (`lm_head_scoring`: TRL's fused LM
   head, or the completion positions' logits, faster on a CPU).
@@ -60,6 +60,7 @@ from .ppo_math import (
     policy_loss,
     value_loss,
 )
+from .rollout_logps import SkipTrlRolloutLogpsMixin
 from .rollout_scores import RolloutScoresMixin
 from .tokenization import drop_long_prompts, load_rollout_policy, warn_on_split_boundary
 from .value_head import (
@@ -77,7 +78,12 @@ logger = logging.get_logger(__name__)
 
 
 class ReFTPPOTrainer(
-    AtomicCheckpointsMixin, ContinuedPromptsMixin, MixedPrecisionGenerationMixin, RolloutScoresMixin, GRPOTrainer
+    AtomicCheckpointsMixin,
+    ContinuedPromptsMixin,
+    MixedPrecisionGenerationMixin,
+    RolloutScoresMixin,
+    SkipTrlRolloutLogpsMixin,
+    GRPOTrainer,
 ):
     """
     Trainer for ReFT's reinforcement-learning stage: PPO from the warm-up (SFT) model, with a programmatic answer
@@ -123,7 +129,6 @@ class ReFTPPOTrainer(
     """
 
     _tag_names = ["trl", "reft", "ppo"]
-    _skip_trl_rollout_logps = False  # True only inside TRL's rollout: see `_get_per_token_logps_and_entropies`
     _name = "ReFT-PPO"
     _paper = REFT_PAPER
 
@@ -284,27 +289,10 @@ class ReFTPPOTrainer(
         logps, _, values = zip(*chunks, strict=True)
         return torch.cat(logps), torch.cat(values)
 
-    def _trl_needs_its_old_logps(self) -> bool:
-        """Whether TRL's rollout must compute the policy's log π itself: only for vLLM's importance-sampling ratio
-        (`vllm_importance_sampling_correction`), which TRL derives from them before this class replaces them."""
-        return bool(self.use_vllm and self.vllm_importance_sampling_correction)
-
-    def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):
-        """TRL's scoring, except the policy forward TRL's rollout runs for its own old log π (whenever a rollout feeds
-        more than one optimizer step): `_generate_and_score_completions` replaces those log π with the explicit
-        call's, so that forward is skipped and TRL gets None, as on its own path where no old log π are needed."""
-        if self._skip_trl_rollout_logps and model is self.model:
-            return None, None, None
-        return super()._get_per_token_logps_and_entropies(model, *args, **kwargs)
-
     def _generate_and_score_completions(self, inputs):
         if any(key in inputs[0] for key in ("image", "images")):
             raise ValueError("ReFTPPOTrainer is text-only: the dataset has image columns.")
-        self._skip_trl_rollout_logps = not self._trl_needs_its_old_logps()
-        try:
-            batch = super()._generate_and_score_completions(inputs)
-        finally:
-            self._skip_trl_rollout_logps = False
+        batch = super()._generate_and_score_completions(inputs)  # TRL's own old-log-prob forward skipped (mixin)
 
         prompt_ids, completion_ids = batch["prompt_ids"], batch["completion_ids"]
         mask = batch["completion_mask"] if "tool_mask" not in batch else batch["completion_mask"] * batch["tool_mask"]

@@ -13,15 +13,16 @@ from __future__ import annotations
 TRL_OVERRIDES = (
     # GRPOTrainer, the base of ReFTPPOTrainer and OnlineSelfTrainingTrainer
     ("GRPOTrainer", "_generate_and_score_completions", ("self", "inputs"),
-     "ReFTPPOTrainer (KL-shaped rewards, GAE), OnlineSelfTrainingTrainer (kept samples + gold)"),
+     "ReFTPPOTrainer (KL-shaped rewards, GAE), OnlineSelfTrainingTrainer (kept samples + gold), "
+     "SkipTrlRolloutLogpsMixin (in both: marks TRL's rollout)"),
     ("GRPOTrainer", "_calculate_rewards", ("self", "inputs", "prompts", "completions", "completion_ids_list"),
      "RolloutScoresMixin (keeps the raw scores)"),
     ("GRPOTrainer", "_get_per_token_logps_and_entropies",
      ("self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
       "compute_aux_loss", "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
       "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids"),
-     "ReFTPPOTrainer (skips the policy forward TRL's rollout runs for old log-probs it then replaces; reads only "
-     "`model`)"),
+     "SkipTrlRolloutLogpsMixin, in ReFTPPOTrainer and OnlineSelfTrainingTrainer (skips the policy forward TRL's "
+     "rollout runs for old log-probs neither reads; uses only `model`)"),
     ("GRPOTrainer", "_compute_loss", ("self", "model", "inputs"),
      "ReFTPPOTrainer (clipped policy + value loss), OnlineSelfTrainingTrainer (cross-entropy)"),
     ("GRPOTrainer", "_prepare_inputs", ("self", "generation_batch"),

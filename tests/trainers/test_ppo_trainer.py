@@ -10,7 +10,7 @@ from datasets import Dataset
 
 from reft_trl.trainers.ppo_config import ReFTPPOConfig
 from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
-from tests.utils import tiny_llama, tiny_opt
+from tests.utils import record_scoring, tiny_llama, tiny_opt
 
 # SmolLM2's ids below 256 are single characters, so a 256-token model reads prompts made of digits and symbols.
 SMALL_VOCAB = 256
@@ -129,8 +129,6 @@ def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tm
     """No side channel into TRL: the rollout's log π and values are the outputs of the one call
     `_generate_and_score_completions` makes, and the policy forward TRL's rollout asks for its own old log π (two PPO
     epochs and mini-batches: a rollout feeds several optimizer steps) is skipped, not run and replaced."""
-    from trl import GRPOTrainer
-
     trainer = ReFTPPOTrainer(
         model=tiny_llama(SMALL_VOCAB),
         reward_funcs=digit_share,
@@ -138,20 +136,8 @@ def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tm
         train_dataset=arithmetic_prompts(),
         processing_class=tokenizer,
     )
-    asked, ran, calls = [], [], []
-    trl_scoring = GRPOTrainer._get_per_token_logps_and_entropies
-    ours = ReFTPPOTrainer._get_per_token_logps_and_entropies
-
-    def recorded_trl_scoring(self, model, *args, **kwargs):
-        ran.append(model)
-        return trl_scoring(self, model, *args, **kwargs)
-
-    def recorded_ours(self, model, *args, **kwargs):
-        asked.append(model)
-        return ours(self, model, *args, **kwargs)
-
-    monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", recorded_trl_scoring)
-    monkeypatch.setattr(ReFTPPOTrainer, "_get_per_token_logps_and_entropies", recorded_ours)
+    asked, ran = record_scoring(monkeypatch, ReFTPPOTrainer)
+    calls = []
     explicit = trainer._rollout_logps_and_values
 
     def recorded(*args, **kwargs):
@@ -171,18 +157,6 @@ def test_the_rollouts_logps_and_values_come_from_one_explicit_call(tokenizer, tm
     ids, mask = batch["completion_ids"], batch["completion_mask"]
     logps_again, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, ids.size(1) - 1)
     assert ran == [trainer.model] and logps_again.shape == (ids.size(0), ids.size(1) - 1)
-
-
-def test_trl_computes_its_own_rollout_logps_only_for_vllm_importance_sampling(tokenizer, tmp_path):
-    trainer = ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB), reward_funcs=digit_share, args=make_args(tmp_path, kl_coef=0.0),
-        train_dataset=arithmetic_prompts(), processing_class=tokenizer,
-    )  # fmt: skip
-    assert not trainer._trl_needs_its_old_logps()
-    trainer.use_vllm, trainer.vllm_importance_sampling_correction = True, True
-    assert trainer._trl_needs_its_old_logps()
-    trainer.vllm_importance_sampling_correction = False
-    assert not trainer._trl_needs_its_old_logps()
 
 
 def tiny_gemma2_with_softcapping(vocab_size: int):
