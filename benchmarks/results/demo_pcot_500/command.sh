@@ -4,4 +4,4 @@ make demo                                                            # seed 42 -
 .venv/bin/reft-trl demo --seed 43 --output_dir outputs/demo-seed43  # the second seed, run once, right after
 # Continued-SFT control from seed 42's warm-up for about PPO's wall time (28 steps of 8, lr 5e-5 constant), evaluated
 # like the demo on the same 500 questions and paired against its predictions:
-python benchmarks/results/demo_pcot_500/sft_control.py outputs/demo
+.venv/bin/python benchmarks/results/demo_pcot_500/sft_control.py outputs/demo
