@@ -93,6 +93,23 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def named_folder(option: str, item: str) -> tuple[str, str]:
+    """`NAME=FOLDER` from the command line, the folder existing; a clear error naming the option otherwise."""
+    name, separator, folder = item.partition("=")
+    if not separator or not name or not os.path.isdir(folder):
+        raise SystemExit(f"{option} {item!r}: expected NAME=FOLDER with an existing folder.")
+    return name, folder
+
+
+def report(text: str, results: dict, output: str | None) -> dict:
+    """Print `text`; with `output`, write `results` there as JSON."""
+    print(text)
+    if output:
+        with open(output, "w") as handle:
+            json.dump(results, handle, indent=2)
+    return results
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, help="NAME=FOLDER; the first is the baseline")
@@ -100,21 +117,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", default=None, help="write the comparisons as JSON here")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits compared")
     args = parser.parse_args(argv)
-    models = {}
-    for item in args.model:
-        name, separator, folder = item.partition("=")
-        if not separator or not os.path.isdir(folder):
-            raise SystemExit(f"--model {item!r}: expected NAME=FOLDER with an existing folder.")
-        models[name] = folder
+    models = dict(named_folder("--model", item) for item in args.model)
     unknown = [name for name in args.also_against if name not in models]
     if unknown:
         raise SystemExit(f"--also_against {unknown}: not among the models {list(models)}.")
     results = compare(models, [next(iter(models)), *args.also_against], args.splits)
-    print(markdown(results))
-    if args.output:
-        with open(args.output, "w") as handle:
-            json.dump(results, handle, indent=2)
-    return results
+    return report(markdown(results), results, args.output)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ questions (the question sampling's share of the uncertainty). Every `--run` is o
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
@@ -26,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # compare_learning_runs, beside this file
 
-from compare_learning_runs import SPLITS, read_scores  # noqa: E402
+from compare_learning_runs import SPLITS, named_folder, read_scores, report  # noqa: E402
 
 
 def t_quantile(probability: float, df: float) -> float:
@@ -180,20 +179,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", default=None, help="write the summary as JSON here")
     args = parser.parse_args(argv)
 
-    def pair(option, item):
-        name, separator, folder = item.partition("=")
-        if not separator or not name or not os.path.isdir(folder):
-            raise SystemExit(f"{option} {item!r}: expected NAME=FOLDER with an existing folder.")
-        return name, folder
-
-    baseline_name, baseline = pair("--baseline", args.baseline)
-    runs = [pair("--run", item) for item in args.run]
+    baseline_name, baseline = named_folder("--baseline", args.baseline)
+    runs = [named_folder("--run", item) for item in args.run]
     summary = summarize(baseline, runs, args.split)
-    print(markdown(summary, baseline_name))
-    if args.output:
-        with open(args.output, "w") as handle:
-            json.dump(summary, handle, indent=2)
-    return summary
+    return report(markdown(summary, baseline_name), summary, args.output)
 
 
 if __name__ == "__main__":
