@@ -4,7 +4,9 @@ A single run's paired interval covers the question sampling only; with RL the se
 seed is the unit: each method's mean gain over the baseline across its seeds, with a Student t-interval (n - 1
 degrees of freedom), and each method against the first with Welch's interval for the difference of the means. Beside
 them, each method's seed-averaged correctness per question against the baseline, with a paired bootstrap over the
-questions (the question sampling's share of the uncertainty). Every `--run` is one seed's evaluation folder
+questions (the question sampling's share of the uncertainty). All seeds answer the same questions, so the t-interval
+speaks for this question set (another draw of test questions would add the bootstrap's share), and the bootstrap for
+these seeds; neither covers both. Every `--run` is one seed's evaluation folder
 (`<run>/eval/<model>`, as in `compare_learning_runs.py`); repeat a method's name for each of its seeds.
 
     python benchmarks/summarize_seeds.py --split test \\
@@ -53,7 +55,8 @@ def t_quantile(probability: float, df: float) -> float:
 
 
 def mean_interval(values: list[float], confidence: float = 0.95) -> dict:
-    """The mean of `values` with its t-interval; no interval from one value (no spread to estimate).
+    """The mean of `values` with its t-interval; no interval from one value, or from values all alike (no spread to
+    estimate: a zero-width interval would read as certainty).
 
     >>> result = mean_interval([0.01, 0.02, 0.03])
     >>> round(result["mean"], 4), round(result["sd"], 4), round(result["high"] - result["mean"], 4)
@@ -63,6 +66,8 @@ def mean_interval(values: list[float], confidence: float = 0.95) -> dict:
     if n < 2:
         return {"n": n, "mean": mean, "sd": None, "low": None, "high": None}
     sd = statistics.stdev(values)
+    if sd == 0:
+        return {"n": n, "mean": mean, "sd": sd, "low": None, "high": None}
     half = t_quantile(1 - (1 - confidence) / 2, n - 1) * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "low": mean - half, "high": mean + half}
 
@@ -73,8 +78,8 @@ def welch_interval(a: list[float], b: list[float], confidence: float = 0.95) -> 
     if len(a) < 2 or len(b) < 2:
         return {"difference": difference, "df": None, "low": None, "high": None}
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    if va + vb == 0:
-        return {"difference": difference, "df": None, "low": difference, "high": difference}
+    if va + vb == 0:  # no spread in either set: no interval (not a zero-width one)
+        return {"difference": difference, "df": None, "low": None, "high": None}
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = t_quantile(1 - (1 - confidence) / 2, df) * math.sqrt(va + vb)
     return {"difference": difference, "df": df, "low": difference - half, "high": difference + half}
@@ -91,6 +96,10 @@ def bootstrap_interval(per_question: list[float], confidence=0.95, num_bootstrap
 def summarize(baseline: str, runs: list[tuple[str, str]], split: str = "test") -> dict:
     """`baseline` and each run's `(method, folder)`: per-run gains, per-method seed statistics, methods compared."""
     folders = [baseline, *(folder for _, folder in runs)]
+    real = [os.path.realpath(folder) for folder in folders]
+    repeated = sorted({folder for folder, path in zip(folders, real, strict=True) if real.count(path) > 1})
+    if repeated:  # one run counted as two seeds would shrink the spread
+        raise SystemExit(f"Each run (and the baseline) must be a different folder; given more than once: {repeated}.")
     scores = [read_scores(os.path.join(folder, split)) for folder in folders]
     questions = sorted(scores[0])
     for folder, run_scores in zip(folders, scores, strict=True):

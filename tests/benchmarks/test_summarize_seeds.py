@@ -69,8 +69,9 @@ def test_each_methods_mean_gain_has_a_t_interval_over_its_seeds(script, tmp_path
     assert welch["high"] - welch["difference"] == pytest.approx(
         script.t_quantile(0.975, welch["df"]) * math.sqrt(va + vb)
     )
-    # The questions' bootstrap of ReFT's seed-averaged correctness: all gains sit on questions 10-12, so it is narrower.
-    assert reft["questions_low"] <= 0.02 <= reft["questions_high"] and reft["questions_low"] >= 0
+    # The questions' bootstrap of ReFT's seed-averaged correctness: per question +1, +2/3 and +1/3 on questions 10-12,
+    # 0 elsewhere; a resample's mean is never negative and at most 3 x 0.02 (all 100 draws the gaining question).
+    assert 0 <= reft["questions_low"] < 0.02 < reft["questions_high"] < 0.06
     assert json.loads((tmp_path / "s.json").read_text())["methods"]["ReFT"]["n"] == 3
     out = capsys.readouterr().out
     assert "| ReFT | 3 | 12.0 % | +2.0 | 1.0 | -0.5 to +4.5 |" in out
@@ -94,3 +95,26 @@ def test_refuses_a_run_evaluated_on_other_questions(script, tmp_path):
 def test_refuses_a_run_without_a_folder(script, tmp_path):
     with pytest.raises(SystemExit, match="--run 'ReFT': expected NAME=FOLDER"):
         script.main(["--baseline", f"w={tmp_path}", "--run", "ReFT"])
+
+
+def test_one_seed_against_several_and_seeds_all_alike_give_no_interval(script, tmp_path, capsys):
+    """Not a zero-width interval, which would read as certainty: "-" where no spread can be estimated."""
+    base = _write(tmp_path / "warm-up", _solving(10))
+    runs = [("ReFT", _write(tmp_path / f"r{i}", _solving(12))) for i in range(2)]  # +2, +2: no spread
+    runs += [("SFT", _write(tmp_path / "s", _solving(11)))]
+    summary = script.main(["--baseline", f"w={base}", *(f"--run={m}={f}" for m, f in runs)])
+    reft, welch = summary["methods"]["ReFT"], summary["against_first"]["SFT"]
+    assert (reft["mean"], reft["sd"], reft["low"], reft["high"]) == (pytest.approx(0.02), 0.0, None, None)
+    assert welch == {"difference": pytest.approx(-0.01), "df": None, "low": None, "high": None}
+    out = capsys.readouterr().out
+    assert "| ReFT | 2 | 12.0 % | +2.0 | 0.0 | - to - |" in out and "| SFT | -1.0 | - to - | - |" in out
+    assert script.welch_interval([0.01, 0.01], [0.02, 0.02])["low"] is None
+
+
+def test_refuses_a_folder_given_twice(script, tmp_path):
+    """The same run counted as two seeds would shrink the spread; the baseline as a run is as wrong."""
+    base = _write(tmp_path / "warm-up", _solving(10))
+    run = _write(tmp_path / "r", _solving(12))
+    for runs in ([run, run], [run, f"{tmp_path}/./r"], [base]):
+        with pytest.raises(SystemExit, match="must be a different folder; given more than once"):
+            script.main(["--baseline", f"w={base}", *(f"--run=ReFT={f}" for f in runs)])

@@ -2,11 +2,12 @@
 # ReFT PPO, run 9's setting with RL seed SEED (one of 44, 45, 46; fixed 2026-12-01 before any of them ran; see PLAN.md).
 # Identical to learning_svamp_pcot_ppo_run9_seed43/command.sh but for the seed and the output folder: run 9's warm-up
 # (SHA-256 checked), run 9's settings, greedy on all 1,000 test problems, paired against run 9's warm-up predictions.
-# Code: 1d21c85 (the worktree is checked). Usage: ppo.sh SEED
+# Code: 1d21c85 (the worktree is checked: that commit, nothing uncommitted). Usage: ppo.sh SEED
 set -e
 seed=$1; [[ $seed =~ ^4[4-6]$ ]] || { echo "usage: ppo.sh SEED (44, 45 or 46)" >&2; exit 2; }
 cd /work/exp10
-[ "$(git rev-parse --short=7 HEAD)" = 1d21c85 ] || { echo "/work/exp10 is not at 1d21c85" >&2; exit 1; }
+[ "$(git rev-parse --short=7 HEAD)" = 1d21c85 ] && [ -z "$(git status --porcelain)" ] \
+  || { echo "/work/exp10 is not a clean checkout of 1d21c85" >&2; exit 1; }
 export PYTHONPATH=/work/exp10 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 out=/work/exp-out/run9-seeds/ppo-seed$seed
 echo "$(sha256sum /work/exp-out/ppo-pcot-run9/sft/model.safetensors | cut -d' ' -f1)  sft/model.safetensors (the warm-up, float32)" \
