@@ -21,13 +21,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import random
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # compare_learning_runs, beside this file
 
 from compare_learning_runs import SPLITS, named_folder, read_scores, report  # noqa: E402
+
+from reft_trl.evaluation.paired import bootstrap_mean_interval  # noqa: E402
 
 
 def t_quantile(probability: float, df: float) -> float:
@@ -85,14 +86,6 @@ def welch_interval(a: list[float], b: list[float], confidence: float = 0.95) -> 
     return {"difference": difference, "df": df, "low": difference - half, "high": difference + half}
 
 
-def bootstrap_interval(per_question: list[float], confidence=0.95, num_bootstrap=10_000, seed=0) -> tuple:
-    """A percentile bootstrap interval of the mean of `per_question`, resampling questions (seeded)."""
-    rng, n = random.Random(seed), len(per_question)
-    means = sorted(sum(rng.choices(per_question, k=n)) / n for _ in range(num_bootstrap))
-    alpha = (1 - confidence) / 2
-    return means[math.floor(alpha * num_bootstrap)], means[math.ceil((1 - alpha) * num_bootstrap) - 1]
-
-
 def summarize(baseline: str, runs: list[tuple[str, str]], split: str = "test") -> dict:
     """`baseline` and each run's `(method, folder)`: per-run gains, per-method seed statistics, methods compared."""
     folders = [baseline, *(folder for _, folder in runs)]
@@ -117,7 +110,7 @@ def summarize(baseline: str, runs: list[tuple[str, str]], split: str = "test") -
     per_method = {}
     for method, indices in methods.items():
         seed_mean = [statistics.fmean(correct[1 + i][q] for i in indices) for q in range(n)]
-        low, high = bootstrap_interval([m - b for m, b in zip(seed_mean, base, strict=True)])
+        low, high = bootstrap_mean_interval([m - b for m, b in zip(seed_mean, base, strict=True)])
         per_method[method] = {
             **mean_interval([per_run[i]["gain"] for i in indices]),
             "mean_accuracy": statistics.fmean(per_run[i]["accuracy"] for i in indices),

@@ -35,6 +35,23 @@ def mcnemar_exact_p(a_only: int, b_only: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def bootstrap_mean_interval(
+    values: Sequence[float], confidence: float = 0.95, num_bootstrap: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of the mean of `values` (one per question), resampling them with replacement
+    (seeded).
+
+    >>> bootstrap_mean_interval([1, 1, 1])
+    (1.0, 1.0)
+    """
+    rng, n = random.Random(seed), len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(num_bootstrap))
+    alpha = (1 - confidence) / 2
+    low = means[max(0, math.floor(alpha * num_bootstrap))]
+    high = means[min(num_bootstrap - 1, math.ceil((1 - alpha) * num_bootstrap) - 1)]
+    return low, high
+
+
 def paired_comparison(
     correct_a: Sequence[bool | int],
     correct_b: Sequence[bool | int],
@@ -63,11 +80,7 @@ def paired_comparison(
     b = [bool(x) for x in correct_b]
     n = len(a)
     per_question = [int(y) - int(x) for x, y in zip(a, b, strict=True)]  # -1, 0, +1
-    rng = random.Random(seed)
-    differences = sorted(sum(rng.choices(per_question, k=n)) / n for _ in range(num_bootstrap))
-    alpha = (1 - confidence) / 2
-    low = differences[max(0, math.floor(alpha * num_bootstrap))]
-    high = differences[min(num_bootstrap - 1, math.ceil((1 - alpha) * num_bootstrap) - 1)]
+    low, high = bootstrap_mean_interval(per_question, confidence, num_bootstrap, seed)
     a_only, b_only = per_question.count(-1), per_question.count(1)
     return {
         "n": n,

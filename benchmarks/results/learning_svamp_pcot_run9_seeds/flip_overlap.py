@@ -5,11 +5,13 @@ Run from the repository root: python benchmarks/results/learning_svamp_pcot_run9
 """
 
 import itertools
-import json
+import sys
 from collections import Counter
 
+sys.path.insert(0, "benchmarks")
+from compare_learning_runs import read_scores  # noqa: E402
+
 RESULTS = "benchmarks/results/"
-FILE = "/test/svamp-pcot-greedy.predictions.jsonl"
 WARM_UP = "learning_svamp_pcot_ppo_run9/eval/warm-up"
 REFT = [
     "learning_svamp_pcot_ppo_run9/eval/ppo",
@@ -20,8 +22,7 @@ SFT = "learning_svamp_pcot_sft_run9/eval/sft"
 
 
 def correct(folder: str) -> dict[str, bool]:
-    with open(RESULTS + folder + FILE) as handle:
-        return {r["item_id"]: r["score"] == 1.0 for r in map(json.loads, handle)}
+    return {item: score == 1.0 for item, score in read_scores(RESULTS + folder + "/test").items()}
 
 
 warm_up, reft, sft = correct(WARM_UP), [correct(f) for f in REFT], correct(SFT)

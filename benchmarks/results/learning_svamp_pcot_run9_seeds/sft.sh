@@ -3,7 +3,8 @@
 # see PLAN.md). Identical to learning_svamp_pcot_sft_run9/command.sh (run with 68 minutes, seed 42) but for the seed,
 # the output folder and the splits (test only, as the ReFT seeds): run 9's warm-up (SHA-256 checked), the same 512
 # training questions with their gold programs, lr 5e-5 constant, 68 minutes of training wall time (the seed-42
-# control's budget: run 9's PPO time, 68.3 min). Code: 25b5621 (the worktree is checked: that commit, nothing uncommitted). Usage: sft.sh SEED
+# control's budget: run 9's PPO time, 68.3 min). Code: 25b5621 (the worktree is checked: that commit, nothing
+# uncommitted). Usage: sft.sh SEED
 set -e
 seed=$1; [[ $seed =~ ^4[3-5]$ ]] || { echo "usage: sft.sh SEED (43, 44 or 45)" >&2; exit 2; }
 cd /work/exp9
