@@ -79,7 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="splits evaluated: 'dev' alone chooses settings without touching the test set; a rerun adding 'test' "
         "evaluates the same models on it",
     )  # fmt: skip
-    add("--seed", type=int, default=42)
+    add(
+        "--seed", type=int, default=42, help="the RL stage's (or the SFT control's) seed; the warm-up's too by default"
+    )
+    add("--sft_seed", type=int, default=None, help="the warm-up's seed (default: --seed)")
+    add(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="auto: bf16 autocast where the CPU computes bf16 natively (AVX512-BF16, AMX), else float32; fp32 or bf16 "
+        "force one, e.g. to repeat on another machine a run made in the other precision",
+    )  # fmt: skip
     # warm-up
     add("--sft_dir", default=None, help="reuse this warm-up instead of training one")
     add("--sft_epochs", type=float, default=2.0)
@@ -261,6 +269,15 @@ def select_by_pass_rate(rows, path: str, low: float, high: float):
     return rows.select(kept)
 
 
+def use_bf16(args) -> bool:
+    """Whether training, rollouts and evaluation run in bf16 (`--precision`; auto: the CPU's native bf16)."""
+    if args.precision == "auto":
+        from reft_trl.precision import cpu_supports_bf16
+
+        return cpu_supports_bf16()
+    return args.precision == "bf16"
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Stages
 
@@ -273,7 +290,8 @@ def _warm_up(args, rows, output_dir):
         output_dir=output_dir, task="svamp", cot=args.cot, num_train_epochs=args.sft_epochs, stop_after_epoch=None,
         learning_rate=args.sft_learning_rate, per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=1, max_length=512, save_strategy="no", logging_steps=5, report_to="none",
-        use_cpu=True, gradient_checkpointing=False, seed=args.seed,
+        use_cpu=True, gradient_checkpointing=False, seed=args.seed if args.sft_seed is None else args.sft_seed,
+        bf16=use_bf16(args),
     )  # fmt: skip
     trainer = ReFTSFTTrainer(model=smollm2_path(), args=config, train_dataset=rows)
     trainer.train()
@@ -308,7 +326,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         output_dir=output_dir, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=1, max_steps=args.rollouts * steps_per_rollout, logging_steps=steps_per_rollout,
         save_strategy="steps", save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none",
-        use_cpu=True, gradient_checkpointing=False, seed=args.seed,
+        use_cpu=True, gradient_checkpointing=False, seed=args.seed, bf16=use_bf16(args),
     )  # fmt: skip
     callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)]
     if args.method == "ppo":
@@ -328,7 +346,6 @@ def _build_trainer(args, sft_dir, output_dir, rows):
     elif args.method == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
-        from reft_trl.precision import cpu_supports_bf16
         from reft_trl.rewards import get_reward
         from reft_trl.trainers.mixed_precision_generation import MixedPrecisionGenerationMixin
 
@@ -340,7 +357,6 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             num_iterations=2, epsilon=0.2, beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
             max_completion_length=args.max_completion_length, lr_scheduler_type="constant",
             mask_truncated_completions=bool(args.mask_truncated_completions), disable_dropout=True,
-            bf16=cpu_supports_bf16(),
         )  # fmt: skip
         trainer = BF16GenerationGRPOTrainer(
             model=model, reward_funcs=get_reward("svamp", args.cot), args=config, train_dataset=rows,
@@ -359,7 +375,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         # `per_device_train_batch_size * steps_per_generation` questions x `num_generations=1` solution
         # (= batch_size * num_mini_batches completions, PPO's rollout batch); each is trained on ROLLOUT_PASSES times,
         # as PPO's epochs. So `max_steps = rollouts * steps_per_rollout` samples `rollouts * batch_size *
-        # num_mini_batches` completions, as PPO. bf16: resolved as in ReFTPPOConfig (the CPU's native bf16).
+        # num_mini_batches` completions, as PPO.
         config = OnlineSelfTrainingConfig(
             **common, task="svamp", cot=args.cot, num_generations=1, steps_per_generation=args.num_mini_batches,
             num_iterations=ROLLOUT_PASSES, temperature=1.0, top_k=0, top_p=1.0,
@@ -429,7 +445,6 @@ def _evaluate_splits(args, model_dir, name, datasets: dict) -> tuple[dict, float
 
     from reft_trl.evaluation import evaluate
     from reft_trl.evaluation.report import read_predictions
-    from reft_trl.precision import cpu_supports_bf16
 
     seconds = 0.0
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
@@ -443,7 +458,7 @@ def _evaluate_splits(args, model_dir, name, datasets: dict) -> tuple[dict, float
         if not (summary.get("complete") and summary.get("n") == len(rows)):  # evaluate, resuming any partial run
             started = time.perf_counter()
             if model is None:
-                dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
+                dtype = torch.bfloat16 if use_bf16(args) else torch.float32
                 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
             evaluate(
                 model, tokenizer, rows, "svamp", args.cot, mode="greedy", max_new_tokens=args.max_completion_length,

@@ -112,6 +112,36 @@ def test_every_method_builds_its_trainer_with_the_shared_budget(bench, warm_up, 
     assert any(type(callback).__name__ == "WallClockLimit" for callback in trainer.callback_handler.callbacks)
 
 
+@pytest.mark.parametrize("method", ["ppo", "grpo", "online_st", "sft"])
+def test_precision_fp32_turns_bf16_off_for_every_method_and_auto_follows_the_cpu(bench, warm_up, tmp_path, method):
+    from reft_trl.data import load_task
+    from reft_trl.precision import cpu_supports_bf16
+
+    rows = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=method != "sft").select(range(4))
+    for precision, expected in (("fp32", False), ("auto", cpu_supports_bf16())):
+        args = bench.parse_args(["--method", method, "--precision", precision, "--batch_size", "2"])
+        trainer, _ = bench._build_trainer(args, warm_up, str(tmp_path / method / precision), rows)
+        assert trainer.args.bf16 is expected, precision
+        assert bench.use_bf16(args) is expected
+
+
+def test_the_warm_up_takes_its_own_seed_and_precision_when_given(bench, tmp_path, monkeypatch):
+    import reft_trl
+
+    built = []
+
+    class Recorder:
+        def __init__(self, model, args, train_dataset):
+            built.append(args)
+            raise RuntimeError("recorded")
+
+    monkeypatch.setattr(reft_trl, "ReFTSFTTrainer", Recorder)
+    for argv, seed in (([], 42), (["--seed", "45"], 45), (["--seed", "45", "--sft_seed", "42"], 42)):
+        with pytest.raises(RuntimeError, match="recorded"):
+            bench._warm_up(bench.parse_args([*argv, "--precision", "fp32"]), [], str(tmp_path / "sft"))
+        assert (built[-1].seed, built[-1].bf16) == (seed, False)
+
+
 def test_the_wall_clock_budget_counts_time_spent_before_a_resume(bench, tmp_path):
     from transformers import TrainerControl, TrainerState
 
