@@ -9,10 +9,16 @@ speaks for this question set (another draw of test questions would add the boots
 these seeds; neither covers both. Every `--run` is one seed's evaluation folder
 (`<run>/eval/<model>`, as in `compare_learning_runs.py`); repeat a method's name for each of its seeds.
 
+Seeds that started from different baselines (a warm-up trained again on another machine) are each measured against
+their own: repeat `--baseline NAME=FOLDER` (the first is the default) and name a run's with `--run METHOD@NAME=FOLDER`.
+Its gain is then over that baseline, and the questions' bootstrap averages each seed's difference from its own.
+
     python benchmarks/summarize_seeds.py --split test \\
         --baseline warm-up=benchmarks/results/learning_svamp_pcot_ppo_run9/eval/warm-up \\
+        --baseline warm-up-2=benchmarks/results/learning_svamp_pcot_run9_seeds/ppo_seed45/eval/warm-up \\
         --run ReFT=benchmarks/results/learning_svamp_pcot_ppo_run9/eval/ppo \\
         --run ReFT=benchmarks/results/learning_svamp_pcot_ppo_run9_seed43/eval/ppo \\
+        --run ReFT@warm-up-2=benchmarks/results/learning_svamp_pcot_run9_seeds/ppo_seed45/eval/ppo \\
         --run "continued SFT"=benchmarks/results/learning_svamp_pcot_sft_run9/eval/sft
 """
 
@@ -86,31 +92,48 @@ def welch_interval(a: list[float], b: list[float], confidence: float = 0.95) -> 
     return {"difference": difference, "df": df, "low": difference - half, "high": difference + half}
 
 
-def summarize(baseline: str, runs: list[tuple[str, str]], split: str = "test") -> dict:
-    """`baseline` and each run's `(method, folder)`: per-run gains, per-method seed statistics, methods compared."""
-    folders = [baseline, *(folder for _, folder in runs)]
+def summarize(baselines: dict[str, str], runs: list[tuple[str, str, str]], split: str = "test") -> dict:
+    """`baselines` (name -> folder; the first is the default) and each run's `(method, baseline name, folder)`: per-run
+    gains over the run's own baseline, per-method seed statistics, methods compared."""
+    folders = [*baselines.values(), *(folder for _, _, folder in runs)]
     real = [os.path.realpath(folder) for folder in folders]
     repeated = sorted({folder for folder, path in zip(folders, real, strict=True) if real.count(path) > 1})
     if repeated:  # one run counted as two seeds would shrink the spread
-        raise SystemExit(f"Each run (and the baseline) must be a different folder; given more than once: {repeated}.")
+        raise SystemExit(f"Each run (and baseline) must be a different folder; given more than once: {repeated}.")
     scores = [read_scores(os.path.join(folder, split)) for folder in folders]
     questions = sorted(scores[0])
+    first_baseline = "first baseline" if len(baselines) > 1 else "baseline"
     for folder, run_scores in zip(folders, scores, strict=True):
         if set(run_scores) != set(questions):  # the pairs would silently shrink
-            raise SystemExit(f"{split}: {folder} was not evaluated on the baseline's {len(questions)} questions.")
+            raise SystemExit(
+                f"{split}: {folder} was not evaluated on the {first_baseline}'s {len(questions)} questions."
+            )
     correct = [[float(s[q] == 1.0) for q in questions] for s in scores]
-    base, n = correct[0], len(questions)
+    n, base_correct, run_correct = len(questions), correct[: len(baselines)], correct[len(baselines) :]
+    base = dict(zip(baselines, base_correct, strict=True))  # name -> that baseline's correctness per question
     per_run = [
-        {"method": method, "folder": folder, "accuracy": sum(c) / n, "gain": (sum(c) - sum(base)) / n}
-        for (method, folder), c in zip(runs, correct[1:], strict=True)
+        {
+            "method": method,
+            "folder": folder,
+            "baseline": name,
+            "accuracy": sum(c) / n,
+            "gain": (sum(c) - sum(base[name])) / n,
+        }
+        for (method, name, folder), c in zip(runs, run_correct, strict=True)
     ]
     methods = {}
-    for index, (method, _) in enumerate(runs):
+    for index, (method, _, _) in enumerate(runs):
         methods.setdefault(method, []).append(index)
     per_method = {}
     for method, indices in methods.items():
-        seed_mean = [statistics.fmean(correct[1 + i][q] for i in indices) for q in range(n)]
-        low, high = bootstrap_mean_interval([m - b for m, b in zip(seed_mean, base, strict=True)])
+        # Per question, the mean over the seeds of (run - its own baseline), as the difference of the two means: with
+        # one baseline the second mean is that baseline's 0 or 1 exactly, so the values are as they were before.
+        differences = [
+            statistics.fmean(run_correct[i][q] for i in indices)
+            - statistics.fmean(base[runs[i][1]][q] for i in indices)
+            for q in range(n)
+        ]
+        low, high = bootstrap_mean_interval(differences)
         per_method[method] = {
             **mean_interval([per_run[i]["gain"] for i in indices]),
             "mean_accuracy": statistics.fmean(per_run[i]["accuracy"] for i in indices),
@@ -127,7 +150,11 @@ def summarize(baseline: str, runs: list[tuple[str, str]], split: str = "test") -
     return {
         "split": split,
         "n": n,
-        "baseline_accuracy": sum(base) / n,
+        "baseline_accuracy": sum(correct[0]) / n,
+        "baselines": {
+            name: {"folder": folder, "accuracy": sum(c) / n}
+            for (name, folder), c in zip(baselines.items(), base_correct, strict=True)
+        },
         "runs": per_run,
         "methods": per_method,
         "against": first,
@@ -139,16 +166,21 @@ def _points(value) -> str:
     return "-" if value is None else f"{100 * value:+.1f}"
 
 
-def markdown(summary: dict, baseline_name: str) -> str:
+def markdown(summary: dict) -> str:
+    """The tables; with more than one baseline, each is listed and each run says which it is measured against."""
+    several = len(summary["baselines"]) > 1
+    accuracies = ", ".join(f"{name} {100 * b['accuracy']:.1f} %" for name, b in summary["baselines"].items())
+    baseline_name = "its own baseline" if several else next(iter(summary["baselines"]))
     lines = [
-        f"\n{summary['split']} ({summary['n']} questions; {baseline_name} {100 * summary['baseline_accuracy']:.1f} %)\n",
-        "| method | run | accuracy | gain |",
-        "| --- | --- | --- | --- |",
+        f"\n{summary['split']} ({summary['n']} questions; {accuracies})\n",
+        f"| method | run |{' against |' if several else ''} accuracy | gain |",
+        f"| --- | --- |{' --- |' if several else ''} --- | --- |",
     ]
-    lines += [
-        f"| {r['method']} | {r['folder']} | {100 * r['accuracy']:.1f} % | {_points(r['gain'])} |"
-        for r in summary["runs"]
-    ]
+    for r in summary["runs"]:
+        against = f" {r['baseline']} |" if several else ""
+        lines.append(
+            f"| {r['method']} | {r['folder']} |{against} {100 * r['accuracy']:.1f} % | {_points(r['gain'])} |"
+        )
     lines += [
         "",
         f"| method | seeds | mean accuracy | mean gain over {baseline_name} | sd over seeds | 95 % t-interval (seeds) "
@@ -173,18 +205,51 @@ def markdown(summary: dict, baseline_name: str) -> str:
     return "\n".join(lines)
 
 
+def run_with_baseline(item: str, baselines: dict[str, str]) -> tuple[str, str, str]:
+    """`--run METHOD=FOLDER` (against the first baseline) or `METHOD@BASELINE=FOLDER`: `(method, baseline, folder)`."""
+    name, folder = named_folder("--run", item)
+    method, at, baseline = name.rpartition("@")
+    if not at:
+        return name, next(iter(baselines)), folder
+    if not method or baseline not in baselines:
+        raise SystemExit(
+            f"--run {item!r}: expected METHOD@BASELINE=FOLDER, BASELINE among the --baseline names {list(baselines)}."
+        )
+    return method, baseline, folder
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", required=True, help="NAME=FOLDER of the model every run is compared with")
-    parser.add_argument("--run", action="append", required=True, help="METHOD=FOLDER, one per seed")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        required=True,
+        help="NAME=FOLDER of a model runs are compared with; repeat for several, the first is the default",
+    )
+    parser.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        help="METHOD=FOLDER (against the first baseline) or METHOD@BASELINE=FOLDER (against that one), one per seed",
+    )
     parser.add_argument("--split", choices=SPLITS, default="test", help="the split summarized")
     parser.add_argument("--output", default=None, help="write the summary as JSON here")
     args = parser.parse_args(argv)
 
-    baseline_name, baseline = named_folder("--baseline", args.baseline)
-    runs = [named_folder("--run", item) for item in args.run]
-    summary = summarize(baseline, runs, args.split)
-    return report(markdown(summary, baseline_name), summary, args.output)
+    baselines = {}
+    for item in args.baseline:
+        name, folder = named_folder("--baseline", item)
+        if name in baselines:
+            raise SystemExit(f"--baseline {item!r}: the name {name!r} is given twice.")
+        baselines[name] = folder
+    runs = [run_with_baseline(item, baselines) for item in args.run]
+    unused = [name for name in baselines if name not in {baseline for _, baseline, _ in runs}]
+    if unused:  # it would be listed beside the others as if some gain were measured against it
+        raise SystemExit(
+            f"--baseline {unused}: no --run is measured against it (name it with --run METHOD@NAME=FOLDER)."
+        )
+    summary = summarize(baselines, runs, args.split)
+    return report(markdown(summary), summary, args.output)
 
 
 if __name__ == "__main__":
