@@ -2,9 +2,19 @@
 
 Every trainer runs in its own subprocess, one after another, with its own Python: the project venv (TRL 1.16) for
 ReFTPPOTrainer and GRPOTrainer, a second venv holding TRL 1.12 for `trl.experimental.ppo.PPOTrainer`, the last TRL
-with PPO. All of them train SmolLM2-135M-Instruct in fp32 on the same SVAMP questions (the ReFT N-CoT prompt),
-with the same sampling (temperature 0.7, top_k 0, top_p 1; TRL 1.12 hard-codes top_k 0 and top_p 1), the same
-completion budget, 2 PPO epochs over each rollout and one mini-batch.
+with PPO. All of them train SmolLM2-135M-Instruct in the same precision (`--precision`, below) on the same SVAMP
+questions (the ReFT N-CoT prompt), with the same sampling (temperature 0.7, top_k 0, top_p 1; TRL 1.12 hard-codes
+top_k 0 and top_p 1), the same completion budget, 2 PPO epochs over each rollout and one mini-batch.
+
+Precision: `--precision fp32` (the default, the precision of the published comparisons) or `bf16`, set explicitly in
+every trainer's config (`bf16=True/False`): left alone, reft-trl's `bf16=None` resolves to bf16 autocast on a CPU with
+AVX512-BF16 or AMX, and TRL's configs default to `bf16=True`. The weights stay float32 either way; bf16 is accelerate's
+autocast of the forwards of the model the trainer prepared. For ReFTPPOTrainer and GRPO that covers the rollout's
+generation and scoring forwards and the update. TRL 1.12's PPOTrainer prepares only its policy + value wrapper, so
+only its PPO update runs under autocast; its generation (the bare policy), reference, value and reward forwards of the
+rollout stay float32. It also builds its own `Accelerator`, which reads the precision from ACCELERATE_MIXED_PRECISION,
+an environment variable transformers 5 no longer sets from `bf16`, so the script sets it for every worker. bf16 on a
+CPU without native bf16 is emulated and slower than fp32: the script warns, and runs.
 
 The unit compared is the ROLLOUT: one batch of completions plus the PPO epochs over it. TRL 1.12 counts one rollout
 as one step; GRPO and ReFTPPOTrainer take one optimizer step per epoch (`steps_per_generation * num_iterations` =
@@ -34,6 +44,7 @@ Usage:
     python benchmarks/bench_ppo_step.py --quick              # sanity run: 2 rollouts of 16 tokens each
     python benchmarks/bench_ppo_step.py                      # 6 rollouts of up to 64 tokens, DEFAULT_TRAINERS
     python benchmarks/bench_ppo_step.py --trainers reft trl112 --steps 4 --repeats 4 --json outputs/ppo_step.json
+    python benchmarks/bench_ppo_step.py --precision bf16        # every trainer under bf16 autocast
     python benchmarks/bench_ppo_step.py --from-json outputs/ppo_step.json   # print the tables again
 
 Per-rollout wall time is the gap between consecutive rollout ends (a `TrainerCallback`'s `on_step_end`), split into
@@ -86,6 +97,9 @@ GRPO_KL_BETA = 0.05
 KL_COEF = 0.05
 LEARNING_RATE = 3e-6  # TRL 1.12 PPOConfig's default; does not change the cost of a step
 SEED = 0
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_PRECISION = "fp32"  # the published comparisons' precision; also what results without a `precision` used
+NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "amx_tile", "bf16"}  # x86 AVX512-BF16 / AMX; Arm's bf16 extension
 QUICK = {"steps": 2, "response_length": 16}
 QUIET_SHARE = 0.10  # start a worker once other processes use less than this share of the CPUs ...
 QUIET_WINDOW_S = 3.0  # ... over this window
@@ -108,6 +122,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="eos",
         help="TRL 1.12's `stop_token`: 'eos' stops and truncates at EOS as the TRL 1.16 trainers do; 'none' (its "
         "default) generates every completion to full length",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="precision of every trainer: fp32, or bf16 autocast with float32 weights (see the module docstring for "
+        "what it covers in each trainer)",
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs of every trainer, alternating the order")
     parser.add_argument(
@@ -142,13 +163,32 @@ def parse_args(argv=None) -> argparse.Namespace:
 # Machine and packages
 
 
-def machine_lines() -> list[str]:
+def read_cpuinfo() -> dict[str, str]:
+    """The first core's fields of /proc/cpuinfo (empty where there is none)."""
     cpuinfo = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return cpuinfo
+    for line in text.splitlines():
         key, _, value = line.partition(":")
-        cpuinfo.setdefault(key.strip(), value.strip())  # the first core's values
+        cpuinfo.setdefault(key.strip(), value.strip())
+    return cpuinfo
+
+
+def cpu_has_native_bf16(cpuinfo: dict[str, str] | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX on x86, the bf16 extension on Arm), from its
+    /proc/cpuinfo flags: `reft_trl.precision.cpu_supports_bf16` without importing torch."""
+    cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
+    flags = set(cpuinfo.get("flags", "").split()) | set(cpuinfo.get("Features", "").split())
+    return bool(flags & NATIVE_BF16_FLAGS)
+
+
+def machine_lines() -> list[str]:
+    cpuinfo = read_cpuinfo()
     flags = set(cpuinfo.get("flags", "").split())
     vector = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
+    vector += ", native bf16" if cpu_has_native_bf16(cpuinfo) else ", no native bf16"
     guest = ", virtual machine" if "hypervisor" in flags else ""
     mem_kib = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
@@ -162,11 +202,11 @@ def machine_lines() -> list[str]:
     ]
 
 
-def fp32_matmul_flops(python: str) -> float:
-    """The machine's fp32 matmul FLOP/s (`bench_generation.measure_matmul_flops`), measured in a subprocess."""
+def matmul_flops(python: str, dtype: str = "float32") -> float:
+    """The machine's matmul FLOP/s in `dtype` (`bench_generation.measure_matmul_flops`), measured in a subprocess."""
     snippet = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import torch; "
-        "from bench_generation import measure_matmul_flops; print(measure_matmul_flops(torch.float32))"
+        f"from bench_generation import measure_matmul_flops; print(measure_matmul_flops(torch.{dtype}))"
     )
     done = subprocess.run([python, "-c", snippet], capture_output=True, text=True, check=True)
     return float(done.stdout.split()[-1])
@@ -200,15 +240,27 @@ def package_versions(python: str) -> str:
 # Workers
 
 
-def run_worker(command: list[str], log_path: Path) -> float:
+def run_worker(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> float:
     """Run one worker, its output going to `log_path`; raise with the log's tail if it fails."""
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
     if done.returncode != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
         raise RuntimeError(f"{shlex.join(command)} exited with {done.returncode}; log {log_path}:\n{tail}")
     return time.perf_counter() - start
+
+
+def worker_env(precision: str) -> dict[str, str]:
+    """The workers' environment, with accelerate's mixed precision set to `precision`.
+
+    TRL 1.12's PPOTrainer builds its `Accelerator` without `mixed_precision`, so accelerate reads it from
+    ACCELERATE_MIXED_PRECISION, which transformers 4 set from `bf16` in `TrainingArguments.__post_init__` and
+    transformers 5 no longer does: without this variable its `bf16=True` would leave it in fp32. TRL 1.16's trainers
+    (transformers' `Trainer`) take the precision from their config's explicit `bf16`, which agrees with it; "no" also
+    keeps a variable set in the caller's shell from turning an fp32 run into a mixed-precision one.
+    """
+    return {**os.environ, "ACCELERATE_MIXED_PRECISION": "bf16" if precision == "bf16" else "no"}
 
 
 def worker_config(args, shared: dict, trainer: str) -> dict:
@@ -227,6 +279,9 @@ def worker_config(args, shared: dict, trainer: str) -> dict:
         "lm_head_scoring": "fused" if trainer == "reft_fused" else "auto",
         "rollout_decoding": "shrinking" if trainer == "reft_shrinking" else "dynamic",
         "trl112_stop_token": None if args.trl112_stop_token == "none" else args.trl112_stop_token,
+        # Every config's `bf16`, explicit: reft-trl's default (None) would resolve to True on a CPU with native bf16,
+        # TRL's to True anywhere. For TRL 1.12 it takes effect through `worker_env`'s ACCELERATE_MIXED_PRECISION.
+        "bf16": args.precision == "bf16",
     }
 
 
@@ -326,11 +381,16 @@ def ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.2f}" if baseline and not math.isnan(baseline) else "-"
 
 
-def print_tables(summaries: dict[str, dict]) -> None:
+def saved_precision(saved: dict) -> str:
+    """The precision of an earlier --json file; files written before `--precision` existed ran in fp32."""
+    return saved.get("precision") or saved.get("args", {}).get("precision") or DEFAULT_PRECISION
+
+
+def print_tables(summaries: dict[str, dict], precision: str = DEFAULT_PRECISION) -> None:
     base = summaries.get(BASELINE)
     print(
-        "seconds per rollout (steady: mean ± sd over the non-warm-up rollouts with other processes below the "
-        "--max-other-cpu share; median of those; first: the warm-up rollout, same filter)"
+        f"seconds per rollout, {precision} (steady: mean ± sd over the non-warm-up rollouts with other processes "
+        "below the --max-other-cpu share; median of those; first: the warm-up rollout, same filter)"
     )
     header = f"{'trainer':<26} {'steady mean':>14} {'median':>7} {'first':>7} {'peak RSS':>9} {'after build':>11}" + (
         f" {'time/1.12':>9} {'median/1.12':>11} {'peak/1.12':>9}" if base else ""
@@ -418,7 +478,10 @@ def main(argv=None) -> None:
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text())
         print("command:", saved.get("command") or saved["args"])
-        print_tables({trainer: summarize(runs, args.max_other_cpu) for trainer, runs in saved["results"].items()})
+        print_tables(
+            {trainer: summarize(runs, args.max_other_cpu) for trainer, runs in saved["results"].items()},
+            saved_precision(saved),
+        )
         print_paired_ratios(saved["results"], args.max_other_cpu)
         return
     if "trl112" in args.trainers and not Path(args.trl112_python).exists():
@@ -430,6 +493,12 @@ def main(argv=None) -> None:
     print("command:", command)
     for line in machine_lines():
         print(line)
+    if args.precision == "bf16" and not cpu_has_native_bf16():
+        print(
+            "warning: --precision bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): bf16 is emulated here "
+            "and slower than fp32; running anyway",
+            flush=True,
+        )
     print(f"project venv: {package_versions(args.project_python)}")
     if "trl112" in args.trainers:
         print(f"TRL 1.12 venv: {package_versions(args.trl112_python)}")
@@ -448,11 +517,13 @@ def main(argv=None) -> None:
         ],
         work / "prepare.log",
     )
+    env = worker_env(args.precision)
+    precision = "fp32" if args.precision == "fp32" else "bf16 autocast (float32 weights)"
     shared = json.loads(prepared.read_text())
     print(
         f"{args.steps} rollouts per trainer and repeat (1 warm-up), {args.repeats} repeat(s), {args.batch} "
-        f"completions of up to {args.response_length} tokens, {args.ppo_epochs} PPO epochs, 1 mini-batch, fp32; "
-        f"{num_prompts} SVAMP questions; logs in {work}\n"
+        f"completions of up to {args.response_length} tokens, {args.ppo_epochs} PPO epochs, 1 mini-batch, "
+        f"{precision}; {num_prompts} SVAMP questions; logs in {work}\n"
     )
 
     results = {trainer: [] for trainer in args.trainers}
@@ -463,7 +534,7 @@ def main(argv=None) -> None:
             config_path, result_path = work / f"{tag}.config.json", work / f"{tag}.result.json"
             config_path.write_text(json.dumps(worker_config(args, shared, trainer)))
             quiet = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else "no wait"
-            seconds = run_worker(worker_command(args, trainer, result_path, config_path), work / f"{tag}.log")
+            seconds = run_worker(worker_command(args, trainer, result_path, config_path), work / f"{tag}.log", env)
             results[trainer].append(json.loads(result_path.read_text()))
             rollouts = results[trainer][-1]["rollouts"]
             print(
@@ -473,10 +544,15 @@ def main(argv=None) -> None:
             )
     summaries = {trainer: summarize(runs, args.max_other_cpu) for trainer, runs in results.items()}
     print()
-    print_tables(summaries)
+    print_tables(summaries, args.precision)
     print_paired_ratios(results, args.max_other_cpu)
-    machine_flops = fp32_matmul_flops(args.project_python)
-    print(f"\nPPO update against this machine's fp32 matmul rate ({machine_flops / 1e9:.0f} GFLOP/s, 2048^3):")
+    fp32_flops = matmul_flops(args.project_python, "float32")
+    bf16_flops = matmul_flops(args.project_python, "bfloat16") if args.precision == "bf16" else None
+    machine_flops = bf16_flops or fp32_flops  # the update's matmuls run in the run's precision
+    print(
+        f"\nPPO update against this machine's {args.precision} matmul rate ({machine_flops / 1e9:.0f} GFLOP/s, "
+        "2048^3):"
+    )
     for trainer, summary in summaries.items():
         summary["update_flop_per_s"] = update_flop_rate(summary, args.ppo_epochs)
         if not math.isnan(summary["update_flop_per_s"]):
@@ -491,7 +567,9 @@ def main(argv=None) -> None:
                 {
                     "command": command,
                     "args": vars(args),
-                    "fp32_matmul_flop_per_s": machine_flops,
+                    "precision": args.precision,
+                    "fp32_matmul_flop_per_s": fp32_flops,
+                    **({"bf16_matmul_flop_per_s": bf16_flops} if bf16_flops else {}),
                     "results": results,
                     "summaries": summaries,
                 },

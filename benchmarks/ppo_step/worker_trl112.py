@@ -60,7 +60,9 @@ def run(result_path: str, config: dict) -> None:
         learning_rate=config["learning_rate"],
         num_sample_generations=0,
         use_cpu=True,
-        bf16=False,
+        # PPOTrainer's own Accelerator reads ACCELERATE_MIXED_PRECISION (set by bench_ppo_step.worker_env), not this:
+        # under transformers 5 `bf16` alone leaves it in fp32. bf16 autocasts only the PPO update's forwards.
+        bf16=config.get("bf16", False),
         gradient_checkpointing=False,
         report_to="none",
         save_strategy="no",

@@ -89,7 +89,7 @@ def run(trainer_name: str, result_path: str, config: dict) -> None:
         learning_rate=config["learning_rate"],
         max_steps=config["rollouts"] * config["ppo_epochs"],
         use_cpu=True,
-        bf16=False,
+        bf16=config.get("bf16", False),  # explicit: reft-trl's None resolves to True on a CPU with native bf16
         gradient_checkpointing=False,
         report_to="none",
         save_strategy="no",
