@@ -1,4 +1,4 @@
-"""Several seeds of each method against one baseline, from the learning benchmark's saved greedy predictions.
+"""Several seeds of each method against their baseline (the warm-up they started from), from saved greedy predictions.
 
 A single run's paired interval covers the question sampling only; with RL the seed moves the result as much. Here the
 seed is the unit: each method's mean gain over the baseline across its seeds, with a Student t-interval (n - 1

@@ -75,8 +75,10 @@ class ReFTPPOConfig(GRPOConfig):
     missing_eos_penalty (`float` or `None`, *optional*, defaults to `None`):
         Amount subtracted from the score of a completion that ends without an EOS token (was truncated).
     max_sequence_kl (`float` or `None`, *optional*, defaults to `None`):
-        Guard against a drifting policy: stop training (after saving a checkpoint when saving is on) as soon as a
-        rollout's mean KL to the warm-up per sequence exceeds this many nats. `None` never stops.
+        Guard against a drifting policy: stop training as soon as a rollout's mean KL to the warm-up per sequence
+        exceeds this many nats. That rollout is not trained on (no optimizer step moves the weights after it, except
+        under DeepSpeed, whose engine steps inside `backward`), so the model kept (and checkpointed when saving is on)
+        is the policy that sampled it: the first whose KL passed the limit. `None` never stops.
 
     > Parameters that control the critic
 
@@ -331,6 +333,7 @@ IGNORED_GRPO_OPTIONS = {
     "top_entropy_quantile": "every completion token is trained",
     "importance_sampling_level": "PPO's ratio is per token",
     "scale_rewards": "advantages come from GAE with the critic (whitened by `whiten_advantages`), not group scaling",
+    "multi_objective_aggregation": "the score is the `reward_weights`-weighted sum of the reward functions, unnormalized",
     "off_policy_mask_threshold": "off-policy sequence masking is a GRPO loss option",
     "use_adaptive_entropy": "the entropy bonus is `entropy_coef`, fixed",
     "use_liger_kernel": "Liger's fused GRPO loss would replace the PPO loss",

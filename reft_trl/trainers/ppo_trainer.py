@@ -197,6 +197,7 @@ class ReFTPPOTrainer(
         self.ref_model = self._prepare_reference(ref_model)
         self._set_up_rollout_decoding()
         self._fused_lm_head = uses_fused_lm_head(args, self.accelerator.device)
+        self._kl_guard_tripped = False  # set by the `max_sequence_kl` guard; no update follows it
 
     # ------------------------------------------------------------------------------------------------------------
     # Reference model
@@ -356,10 +357,13 @@ class ReFTPPOTrainer(
         metrics["objective/scores"].append(self.accelerator.gather(scores).mean().item())
         metrics["objective/kl"].append(mean_sequence_kl)
         limit = self.args.max_sequence_kl
-        if self.model.training and limit is not None and mean_sequence_kl > limit:
+        if self.model.training:  # each training rollout sets it anew (a later `train()` call starts clear)
+            self._kl_guard_tripped = limit is not None and mean_sequence_kl > limit
+        if self.model.training and self._kl_guard_tripped:
             logger.warning(
                 f"Stopping PPO at step {self.state.global_step}: the rollout's KL to the warm-up is "
-                f"{mean_sequence_kl:.3g} nats per sequence, above max_sequence_kl={limit}."
+                f"{mean_sequence_kl:.3g} nats per sequence, above max_sequence_kl={limit}. This rollout is not "
+                "trained on; the model kept is the policy that sampled it."
             )
             self.control.should_save = self.args.save_strategy != "no"
             self.control.should_training_stop = True
@@ -401,6 +405,14 @@ class ReFTPPOTrainer(
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         self._log_losses(mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats)
         return loss / normalizer
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self._kl_guard_tripped:
+            # The KL guard fired in this step's rollout: drop the gradients, so that the optimizer (which skips
+            # parameters without one) leaves the weights and its moments as they were
+            model.zero_grad(set_to_none=True)
+        return loss
 
     def _in_critic_warmup(self) -> bool:
         """Whether the current micro-batch belongs to the first `critic_warmup_rollouts` rollouts.

@@ -164,11 +164,50 @@ def _last_token_reward(mask):
 # Guard, refused options, importance sampling, reshuffling
 
 
-def test_kl_guard_stops_training(tokenizer, tmp_path):
+def test_kl_guard_stops_training_without_training_on_the_rollout_that_passed_the_limit(tokenizer, tmp_path):
     trainer = build(tokenizer, tmp_path, max_steps=40, max_sequence_kl=1e-9, learning_rate=5e-2)
+    sampled_by = {}  # the weights of the policy that sampled the latest rollout
+    rollout = trainer._generate_and_score_completions
+
+    def recording_rollout(inputs):
+        sampled_by.update({name: p.detach().clone() for name, p in trainer.model.named_parameters()})
+        return rollout(inputs)
+
+    trainer._generate_and_score_completions = recording_rollout
     trainer.train()
+    kls = logged(trainer, "objective/kl")
+    assert kls[0] == 0.0 and kls[-1] > 1e-9  # policy == reference at first, then past the limit
     assert trainer.state.global_step < 40
-    assert max(logged(trainer, "objective/kl")) > 1e-9
+    # no optimizer step after the guard fired: the model kept is the policy that sampled the last rollout
+    assert all(torch.equal(p, sampled_by[name]) for name, p in trainer.model.named_parameters())
+
+
+def test_truncated_completions_masked_out_weigh_nothing_in_the_ppo_loss(tokenizer, tmp_path):
+    # A random output head with a random EOS row: some completions end within 8 tokens, the others are cut
+    model = tiny_llama(SMALL_VOCAB, tie_word_embeddings=False)
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        model.lm_head.weight[tokenizer.eos_token_id] = torch.randn(model.config.hidden_size, generator=generator)
+    trainer = ReFTPPOTrainer(
+        model=model,
+        reward_funcs=always_one,
+        args=make_args(tmp_path, mask_truncated_completions=True, kl_coef=0.05),
+        train_dataset=arithmetic_prompts(32),
+        processing_class=tokenizer,
+    )
+    trainer.current_gradient_accumulation_steps = 1
+    inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    cut = inputs["completion_mask"].sum(dim=1) == 0
+    assert cut.any() and not cut.all()
+    for key in ("advantages", "returns", "old_values"):
+        assert torch.all(inputs[key][cut] == 0), key
+    rows = cut.size(0)
+    kept = {
+        key: value[~cut] if isinstance(value, torch.Tensor) and value.dim() > 0 and value.size(0) == rows else value
+        for key, value in inputs.items()
+    }
+    # the same loss without the cut completions: they count in neither the policy, the value nor the entropy term
+    assert torch.allclose(trainer._compute_loss(trainer.model, kept), trainer._compute_loss(trainer.model, inputs))
 
 
 @pytest.mark.parametrize(
@@ -182,6 +221,7 @@ def test_kl_guard_stops_training(tokenizer, tmp_path):
         {"scale_rewards": "batch"},
         {"off_policy_mask_threshold": 0.5},
         {"use_adaptive_entropy": True},
+        {"multi_objective_aggregation": "normalize_then_sum"},
     ],
 )
 def test_grpo_options_the_ppo_loss_ignores_are_refused(tmp_path, option):
