@@ -59,9 +59,17 @@ class DataArguments:
 
 def train_and_save(trainer, training_args) -> None:
     """`trainer.train()` then `save_model` to `output_dir`. `--resume_from_checkpoint true` resumes from the last
-    complete checkpoint (one cut short by a killed save is skipped with a warning); a full disk is said as such."""
+    complete checkpoint (one cut short by a killed save is skipped with a warning); a full disk is said as such.
+
+    Each logging step prints one line of chosen metrics (`console.CompactLog`) in place of transformers' full dict,
+    which stays in `trainer_state.json` and goes to the `report_to` trackers as before."""
+    from trl import SFTTrainer
+
     from reft_trl.trainers.checkpoints import disk_full_explained, resume_checkpoint_of
 
+    from .console import PPO_COLUMNS, SFT_COLUMNS, use_compact_log
+
+    use_compact_log(trainer, SFT_COLUMNS if isinstance(trainer, SFTTrainer) else PPO_COLUMNS)
     resume = resume_checkpoint_of(trainer, training_args.resume_from_checkpoint)
     with disk_full_explained(training_args.output_dir):
         trainer.train(resume_from_checkpoint=resume)

@@ -55,7 +55,7 @@ def test_offline_self_training_without_data_or_warmup_model_says_so(tiny_model_d
         cli_main([*argv, *COMMON])
 
 
-def test_online_self_training_runs_and_saves(tiny_model_dir, tmp_path):
+def test_online_self_training_runs_and_saves_with_one_line_per_logging_step(tiny_model_dir, tmp_path, capsys):
     output_dir = tmp_path / "online"
     argv = [
         "online-st", "--model_name_or_path", tiny_model_dir, "--task", "svamp", "--cot", "ncot",
@@ -64,3 +64,6 @@ def test_online_self_training_runs_and_saves(tiny_model_dir, tmp_path):
     ]  # fmt: skip
     assert cli_main(argv) == 0
     assert (output_dir / "model.safetensors").is_file()
+    out = capsys.readouterr().out
+    assert [line.split("  ")[0] for line in out.splitlines() if line.startswith("step ")] == ["step 1/2", "step 2/2"]
+    assert "'learning_rate'" not in out  # no metrics dict
