@@ -98,32 +98,12 @@ def main(script_args: GRPOTaskArguments, training_args, model_args) -> None:
         trainer.end()  # finish the trackers and the process group
 
 
-def grpo_config_class():
-    """TRL's `GRPOConfig` with reft-trl's device and precision defaults, as the other stages' configs have them.
-
-    TRL turns `bf16` on whenever `fp16` is off, which on a CPU without native bf16 is an emulated, slower precision;
-    here an unset `bf16` follows the hardware (`reft_trl.precision`), and a machine without an accelerator trains on
-    the CPU without `--use_cpu`. An explicit `--bf16` is kept.
-    """
-    from trl import GRPOConfig
-
-    from reft_trl.precision import resolve_device_and_precision
-
-    @dataclass
-    class GRPOStageConfig(GRPOConfig):
-        __doc__ = GRPOConfig.__doc__
-
-        def __post_init__(self):
-            resolve_device_and_precision(self)
-            super().__post_init__()
-
-    return GRPOStageConfig
-
-
 def make_parser():
     from trl import ModelConfig, TrlParser
 
-    parser = TrlParser((GRPOTaskArguments, grpo_config_class(), ModelConfig))
+    from .grpo_config import GRPOStageConfig
+
+    parser = TrlParser((GRPOTaskArguments, GRPOStageConfig, ModelConfig))
     # `num_generations` belongs to GRPOConfig; only its default changes here
     parser.set_defaults(num_generations=DEFAULT_NUM_GENERATIONS)
     return parser

@@ -1,4 +1,4 @@
-"""The GRPO stage's command line: its config follows the hardware's precision as the other stages' configs do."""
+"""`reft-trl grpo`'s config: it follows the hardware's precision as the other stages' configs do, and pickles."""
 
 from __future__ import annotations
 
@@ -30,3 +30,10 @@ def test_an_explicit_bf16_is_kept(tmp_path, monkeypatch):
     assert parse(tmp_path, "--bf16", "true").bf16 is True
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
     assert parse(tmp_path, "--bf16", "false").bf16 is False
+
+
+def test_the_config_pickles_as_checkpoints_save_it(tmp_path):
+    import pickle
+
+    args = parse(tmp_path)
+    assert pickle.loads(pickle.dumps(args)).bf16 == args.bf16  # transformers writes it to `training_args.bin`
