@@ -24,6 +24,20 @@ PPO_COLUMNS = (
     ("losses/value_loss", "value loss", "{:.4f}"),
     ("completions/clipped_ratio", "truncated", "{:.0%}"),
 )
+GRPO_COLUMNS = (
+    ("reward", "reward", "{:+.3f}"),
+    ("answer_match/accuracy", "accuracy", "{:.1%}"),
+    ("kl", "KL/token", "{:+.4f}"),
+    ("entropy", "entropy", "{:.3f}"),
+    ("completions/clipped_ratio", "truncated", "{:.0%}"),
+)
+SELF_TRAINING_COLUMNS = (
+    ("answer_match/accuracy", "accuracy", "{:.1%}"),
+    ("self_training/kept_fraction", "kept", "{:.0%}"),
+    ("losses/sampled_ce", "sampled CE", "{:.3f}"),
+    ("losses/gold_ce", "gold CE", "{:.3f}"),
+    ("completions/clipped_ratio", "truncated", "{:.0%}"),
+)
 """(log key, label, format) of the metrics on each compact line; keys a step did not log are left out."""
 
 
@@ -68,6 +82,12 @@ class CompactLog(ProgressCallback):
         now = time.perf_counter()
         if "train_runtime" in logs:  # the closing summary of `train()`
             line = f"done: {state.global_step} steps in {logs['train_runtime']:.0f} s"
+        elif any(key.startswith("eval_") for key in logs):  # an evaluation: its metrics carry the `eval_` prefix
+            metrics = {key[len("eval_") :]: value for key, value in logs.items() if key.startswith("eval_")}
+            columns = [column for column in self.columns if column[0] in metrics]
+            if "loss" in metrics and not any(key == "loss" for key, _, _ in columns):
+                columns.insert(0, ("loss", "loss", "{:.3f}"))
+            line = "eval " + compact_line(metrics, state.global_step, state.max_steps, columns, None)
         else:
             last_time, last_step = self.last or (now, state.global_step)
             steps = state.global_step - last_step
@@ -79,9 +99,29 @@ class CompactLog(ProgressCallback):
         else:
             print(line, flush=True)
 
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if not args.disable_tqdm:
+            super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
+
     def on_train_end(self, args, state, control, **kwargs):
         if self.training_bar is not None:
             super().on_train_end(args, state, control, **kwargs)
+
+
+def columns_for(trainer) -> tuple:
+    """The compact line's metrics for a trainer: SFT, ReFT's PPO, online self-training, or (any other) GRPO."""
+    from trl import SFTTrainer
+
+    from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
+    from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
+
+    if isinstance(trainer, SFTTrainer):
+        return SFT_COLUMNS
+    if isinstance(trainer, ReFTPPOTrainer):
+        return PPO_COLUMNS
+    if isinstance(trainer, OnlineSelfTrainingTrainer):
+        return SELF_TRAINING_COLUMNS
+    return GRPO_COLUMNS
 
 
 def use_compact_log(trainer, columns) -> None:

@@ -63,13 +63,11 @@ def train_and_save(trainer, training_args) -> None:
 
     Each logging step prints one line of chosen metrics (`console.CompactLog`) in place of transformers' full dict,
     which stays in `trainer_state.json` and goes to the `report_to` trackers as before."""
-    from trl import SFTTrainer
-
     from reft_trl.trainers.checkpoints import disk_full_explained, resume_checkpoint_of
 
-    from .console import PPO_COLUMNS, SFT_COLUMNS, use_compact_log
+    from .console import columns_for, use_compact_log
 
-    use_compact_log(trainer, SFT_COLUMNS if isinstance(trainer, SFTTrainer) else PPO_COLUMNS)
+    use_compact_log(trainer, columns_for(trainer))
     resume = resume_checkpoint_of(trainer, training_args.resume_from_checkpoint)
     with disk_full_explained(training_args.output_dir):
         trainer.train(resume_from_checkpoint=resume)

@@ -76,9 +76,10 @@ class ReFTPPOConfig(GRPOConfig):
         Amount subtracted from the score of a completion that ends without an EOS token (was truncated).
     max_sequence_kl (`float` or `None`, *optional*, defaults to `None`):
         Guard against a drifting policy: stop training as soon as a rollout's mean KL to the warm-up per sequence
-        exceeds this many nats. That rollout is not trained on (no optimizer step moves the weights after it, except
-        under DeepSpeed, whose engine steps inside `backward`), so the model kept (and checkpointed when saving is on)
-        is the policy that sampled it: the first whose KL passed the limit. `None` never stops.
+        exceeds this many nats. That rollout is not trained on (the optimizer step after it runs at learning rate 0
+        on zero gradients; under DeepSpeed, whose engine steps inside `backward`, one update still happens), so the
+        model kept (and checkpointed when saving is on) is the policy that sampled it: the first whose KL passed the
+        limit. `None` never stops.
 
     > Parameters that control the critic
 

@@ -197,7 +197,7 @@ class ReFTPPOTrainer(
         self.ref_model = self._prepare_reference(ref_model)
         self._set_up_rollout_decoding()
         self._fused_lm_head = uses_fused_lm_head(args, self.accelerator.device)
-        self._kl_guard_tripped = False  # set by the `max_sequence_kl` guard; no update follows it
+        self._kl_guard_tripped = False  # set by the `max_sequence_kl` guard: the next optimizer step moves nothing
 
     # ------------------------------------------------------------------------------------------------------------
     # Reference model
@@ -357,7 +357,7 @@ class ReFTPPOTrainer(
         metrics["objective/scores"].append(self.accelerator.gather(scores).mean().item())
         metrics["objective/kl"].append(mean_sequence_kl)
         limit = self.args.max_sequence_kl
-        if self.model.training:  # each training rollout sets it anew (a later `train()` call starts clear)
+        if self.model.training:  # each training rollout sets it anew, and so does `train()`
             self._kl_guard_tripped = limit is not None and mean_sequence_kl > limit
         if self.model.training and self._kl_guard_tripped:
             logger.warning(
@@ -406,12 +406,19 @@ class ReFTPPOTrainer(
         self._log_losses(mode, pg_loss, vf_loss, entropy, pg_stats, vf_stats)
         return loss / normalizer
 
+    def train(self, *args, **kwargs):
+        self._kl_guard_tripped = False
+        return super().train(*args, **kwargs)
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
         if self._kl_guard_tripped:
-            # The KL guard fired in this step's rollout: drop the gradients, so that the optimizer (which skips
-            # parameters without one) leaves the weights and its moments as they were
-            model.zero_grad(set_to_none=True)
+            # The KL guard fired in this step's rollout: zero gradients and a zero learning rate for the optimizer
+            # step that follows, so the weights stay exactly those that sampled it (in fp32, bf16 and fp16 with its
+            # grad scaler alike); the scheduler sets the rate again at its next step
+            model.zero_grad(set_to_none=False)
+            for group in self.optimizer.param_groups:
+                group["lr"] = 0.0
         return loss
 
     def _in_critic_warmup(self) -> bool:

@@ -99,6 +99,35 @@ def test_compact_log_prints_lines_and_leaves_the_history_whole(capsys):
     assert lines[1] == "done: 2 steps in 12 s"
 
 
+def test_compact_log_prints_an_evaluation_as_an_eval_line_and_no_bar_without_tqdm(capsys):
+    callback = CompactLog(PPO_COLUMNS)
+    args = SimpleNamespace(disable_tqdm=True)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=3, max_steps=4)
+    callback.on_train_begin(args, state, None)
+    callback.on_prediction_step(args, state, None, eval_dataloader=[1, 2])
+    assert callback.prediction_bar is None
+    logs = {"eval_loss": 0.25, "eval_reward": 0.5, "eval_objective/kl": 0.01, "eval_runtime": 3.0, "epoch": 1.0}
+    callback.on_log(args, state, None, logs=logs)
+    assert capsys.readouterr().out.splitlines() == ["eval step 3/4  loss 0.250  reward +0.500  KL/seq +0.0100"]
+
+
+def test_each_trainer_gets_its_own_columns():
+    from trl import GRPOTrainer
+
+    from reft_trl.scripts.console import GRPO_COLUMNS, SELF_TRAINING_COLUMNS, columns_for
+    from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
+    from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
+    from reft_trl.trainers.sft_trainer import ReFTSFTTrainer
+
+    def bare(cls):
+        return cls.__new__(cls)  # isinstance is all that is asked
+
+    assert columns_for(bare(ReFTSFTTrainer)) is SFT_COLUMNS
+    assert columns_for(bare(ReFTPPOTrainer)) is PPO_COLUMNS
+    assert columns_for(bare(OnlineSelfTrainingTrainer)) is SELF_TRAINING_COLUMNS
+    assert columns_for(bare(GRPOTrainer)) is GRPO_COLUMNS
+
+
 def test_compact_log_replaces_the_dict_printing_callbacks():
     from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
