@@ -106,9 +106,10 @@ class ReFTPPOTrainer(
         ref_model (`PreTrainedModel`, *optional*):
             Explicit reference model. By default the reference is a frozen copy of `model` at the start of training.
         value_model (`PreTrainedModel`, *optional*):
-            A separate critic network (e.g. a 1-label `*ForSequenceClassification`, as TRL 1.12's `PPOTrainer` took).
-            By default the critic is a value head sharing the policy's backbone, as in the paper: one forward pass
-            gives both the log-probabilities and the values.
+            A separate critic network (e.g. a 1-label `*ForSequenceClassification`, as TRL 1.12's `PPOTrainer` took);
+            its own 1-output `score` layer is kept as initialised (a reward model's, say), other models get a
+            zero-initialised head. By default the critic is a value head sharing the policy's backbone, as in the
+            paper: one forward pass gives both the log-probabilities and the values.
         reward_model (`nn.Module` or `str`, *optional*):
             A sequence-classification reward model (TRL 1.12's `PPOTrainer` argument); appended to `reward_funcs`.
         peft_config (`peft.PeftConfig`, *optional*):
