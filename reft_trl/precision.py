@@ -73,3 +73,15 @@ def resolve_bf16(bf16: bool | None, fp16: bool, use_cpu: bool) -> bool:
     if bf16 is not None:
         return bf16
     return not fp16 and bf16_supported(use_cpu)
+
+
+def generation_dtype(dtype: str | None, use_cpu: bool) -> str:
+    """The weights' dtype for evaluation: `dtype` when given; otherwise `"bfloat16"` where the device computes it
+    natively, else `"auto"` (the checkpoint's own dtype; float32 for the trainers' checkpoints).
+
+    >>> generation_dtype("float32", use_cpu=True)
+    'float32'
+    """
+    if dtype is not None:
+        return dtype
+    return "bfloat16" if bf16_supported(use_cpu) else "auto"

@@ -22,3 +22,11 @@ def test_default_follows_the_cpu(monkeypatch):
 
 def test_cpu_check_answers_a_bool():
     assert isinstance(precision.cpu_supports_bf16(), bool)
+
+
+def test_evaluation_dtype_follows_the_device_unless_given(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    assert precision.generation_dtype(None, use_cpu=True) == "bfloat16"
+    assert precision.generation_dtype("float32", use_cpu=True) == "float32"
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
+    assert precision.generation_dtype(None, use_cpu=True) == "auto"  # the checkpoint's own

@@ -66,8 +66,10 @@ class EvalArguments:
         loop, in which a finished row leaves the batch).
     verifier_path (`str` or `None`, *optional*, defaults to `None`):
         Rerank only: a verifier saved by `train_verifier`.
-    dtype (`str`, *optional*, defaults to `"auto"`):
-        Weights' dtype (`"auto"`, `"bfloat16"`, `"float32"`, ...).
+    dtype (`str` or `None`, *optional*, defaults to `None`):
+        Weights' dtype (`"auto"`: the checkpoint's, `"bfloat16"`, `"float32"`, ...); `None` takes `"bfloat16"` where
+        the device computes it natively (a CPU with AVX512-BF16 or AMX, a recent GPU), else `"auto"`. Recorded in
+        the summary; greedy answers in bfloat16 can differ from float32's, so compare models at the same dtype.
     seed (`int`, *optional*, defaults to `42`):
         Random seed of the sampled modes.
     """
@@ -122,7 +124,13 @@ class EvalArguments:
         },
     )
     verifier_path: str | None = field(default=None, metadata={"help": "Rerank only: a verifier checkpoint."})
-    dtype: str = field(default="auto", metadata={"help": "Weights' dtype ('auto', 'bfloat16', 'float32', ...)."})
+    dtype: str | None = field(
+        default=None,
+        metadata={
+            "help": "Weights' dtype ('auto': the checkpoint's, 'bfloat16', 'float32', ...); None: bfloat16 where the "
+            "device computes it natively, else 'auto'."
+        },
+    )
     seed: int = field(default=42, metadata={"help": "Random seed of the sampled modes."})
 
 
@@ -131,6 +139,7 @@ def main(args: EvalArguments) -> dict:
 
     from reft_trl.data import load_task
     from reft_trl.evaluation import evaluate, load_generation_model
+    from reft_trl.precision import accelerator_available, generation_dtype
     from reft_trl.preflight import check_model_path
 
     if args.model_name_or_path is None:
@@ -151,7 +160,8 @@ def main(args: EvalArguments) -> dict:
         program_prefix_in_prompt=args.cot == "pcot" and args.program_prefix,
     )
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name_or_path or args.model_name_or_path)
-    model = load_generation_model(args.model_name_or_path, args.backend, dtype=args.dtype, seed=args.seed)
+    dtype = generation_dtype(args.dtype, use_cpu=not accelerator_available())
+    model = load_generation_model(args.model_name_or_path, args.backend, dtype=dtype, seed=args.seed)
     return evaluate(
         model,
         tokenizer,
@@ -178,6 +188,7 @@ def main(args: EvalArguments) -> dict:
             "split": args.split,
             "limit": args.limit,
             "template": args.template,
+            "dtype": dtype,
         },
     )
 

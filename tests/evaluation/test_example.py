@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reft_trl.precision import generation_dtype
 from reft_trl.scripts.evaluate import EvalArguments
 from tests.utils import docstring_mismatches, tiny_llama
 
@@ -75,6 +76,7 @@ def test_example_script_runs_on_a_tiny_model(tmp_path, tokenizer):
 
     summary = json.loads((output_dir / "svamp-ncot-greedy.summary.json").read_text())
     assert (summary["n"], summary["mode"], summary["model"], summary["limit"]) == (4, "greedy", str(model_dir), 4)
+    assert summary["dtype"] == generation_dtype(None, use_cpu=True)  # the device's choice, recorded
     lines = (output_dir / "svamp-ncot-greedy.predictions.jsonl").read_text().splitlines()
     assert len(lines) == 4
     assert "accuracy" in result.stdout and f"{100 * summary['accuracy']:.2f}%" in result.stdout
