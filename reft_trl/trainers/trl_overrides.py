@@ -39,6 +39,9 @@ TRL_OVERRIDES = (
     ("GRPOTrainer", "_load_from_checkpoint", ("self", "resume_from_checkpoint", "model"),
      "ReFTPPOTrainer (the critic from its own file)"),
     ("GRPOTrainer", "create_optimizer", ("self", "model"), "ReFTPPOTrainer (the critic's own learning rate)"),
+    ("GRPOTrainer", "training_step", ("self", "model", "inputs", "num_items_in_batch"),
+     "ReFTPPOTrainer (after the KL guard fires: zero gradients and learning rate for the next optimizer step; "
+     "its `train` clears the guard first)"),
     # transformers' Trainer, through GRPOTrainer and SFTTrainer: AtomicCheckpointsMixin, in all three trainers
     *(
         (trl_class, method, parameters, f"AtomicCheckpointsMixin ({why})")
