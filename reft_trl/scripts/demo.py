@@ -261,7 +261,7 @@ def _timed(step) -> float:
 def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gpu: bool) -> list[dict]:
     from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
 
-    from .console import SFT_COLUMNS, use_compact_log
+    from .console import columns_for, use_compact_log
 
     config = ReFTSFTConfig(
         output_dir=output_dir, task=args.task, cot=args.cot, num_train_epochs=args.sft_epochs,
@@ -270,7 +270,7 @@ def _warm_up(args: DemoArguments, model_path: str, train, output_dir: str, on_gp
         use_cpu=not on_gpu, bf16=None, gradient_checkpointing=False, seed=args.seed,
     )  # fmt: skip
     trainer = ReFTSFTTrainer(model=model_path, args=config, train_dataset=train)
-    use_compact_log(trainer, SFT_COLUMNS)
+    use_compact_log(trainer, columns_for(trainer))
     trainer.train()
     trainer.save_model(output_dir)
     return trainer.state.log_history
@@ -282,7 +282,7 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
     from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
     from reft_trl.data import load_task
 
-    from .console import PPO_COLUMNS, use_compact_log
+    from .console import columns_for, use_compact_log
 
     prompts = load_task(args.task, cot=args.cot, split="train", limit=args.train_limit or None,
                         program_prefix_in_prompt=args.cot == "pcot")  # fmt: skip
@@ -298,7 +298,7 @@ def _reinforce(args: DemoArguments, sft_dir: str, output_dir: str, on_gpu: bool)
         model=AutoModelForCausalLM.from_pretrained(sft_dir), args=config, train_dataset=prompts,
         processing_class=tokenizer,
     )  # fmt: skip
-    use_compact_log(trainer, PPO_COLUMNS)
+    use_compact_log(trainer, columns_for(trainer))
     trainer.train()
     trainer.save_model(output_dir)
     return trainer.state.log_history

@@ -358,16 +358,16 @@ class ReFTPPOTrainer(
         metrics["objective/scores"].append(self.accelerator.gather(scores).mean().item())
         metrics["objective/kl"].append(mean_sequence_kl)
         limit = self.args.max_sequence_kl
-        if self.model.training:  # each training rollout sets it anew, and so does `train()`
+        if self.model.training:  # each training rollout sets the guard anew, and so does `train()`
             self._kl_guard_tripped = limit is not None and mean_sequence_kl > limit
-        if self.model.training and self._kl_guard_tripped:
-            logger.warning(
-                f"Stopping PPO at step {self.state.global_step}: the rollout's KL to the warm-up is "
-                f"{mean_sequence_kl:.3g} nats per sequence, above max_sequence_kl={limit}. This rollout is not "
-                "trained on; the model kept is the policy that sampled it."
-            )
-            self.control.should_save = self.args.save_strategy != "no"
-            self.control.should_training_stop = True
+            if self._kl_guard_tripped:
+                logger.warning(
+                    f"Stopping PPO at step {self.state.global_step}: the rollout's KL to the warm-up is "
+                    f"{mean_sequence_kl:.3g} nats per sequence, above max_sequence_kl={limit}. This rollout is not "
+                    "trained on; the model kept is the policy that sampled it."
+                )
+                self.control.should_save = self.args.save_strategy != "no"
+                self.control.should_training_stop = True
         non_score = (rewards * mask).sum(dim=1) - scores
         metrics["objective/non_score_reward"].append(self.accelerator.gather(non_score).mean().item())
 
