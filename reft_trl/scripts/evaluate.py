@@ -135,11 +135,12 @@ class EvalArguments:
 
 
 def main(args: EvalArguments) -> dict:
+    import torch
     from transformers import AutoTokenizer
 
     from reft_trl.data import load_task
     from reft_trl.evaluation import evaluate, load_generation_model
-    from reft_trl.precision import accelerator_available, generation_dtype
+    from reft_trl.precision import generation_dtype
     from reft_trl.preflight import check_model_path
 
     if args.model_name_or_path is None:
@@ -160,7 +161,8 @@ def main(args: EvalArguments) -> dict:
         program_prefix_in_prompt=args.cot == "pcot" and args.program_prefix,
     )
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name_or_path or args.model_name_or_path)
-    dtype = generation_dtype(args.dtype, use_cpu=not accelerator_available())
+    # the device `load_generation_model` uses: the GPU when there is one, else the CPU
+    dtype = generation_dtype(args.dtype, use_cpu=not torch.cuda.is_available())
     model = load_generation_model(args.model_name_or_path, args.backend, dtype=dtype, seed=args.seed)
     return evaluate(
         model,
