@@ -13,7 +13,8 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
    GRPOTrainer, the same reward, critic-free), `online_st` (online self-training, the paper's baseline: one sample per
    question from the current policy, cross-entropy on the samples the reward marks correct and on the gold chains of
    thought, half each) or `sft` (continued supervised training, the "just train longer" control) for `--rl_minutes`
-   of wall time or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every` rollouts.
+   of wall time or `--rollouts` rollouts, whichever comes first; checkpoints every `--save_every` rollouts, the model
+   in `--output_dir`'s folder named after the method (`continued-sft/` for `sft`: `sft/` holds the warm-up).
 4. `eval-rl`: the same evaluations of the trained model.
 5. `summary.json`: accuracies, the paired difference (on each evaluated split) with its bootstrap 95 % interval and
    the exact McNemar p, timings, the command, the load average; `training_curves.png` (reward, training accuracy, KL per
@@ -144,7 +145,7 @@ def main(argv=None) -> dict:
     )
 
     timings = _load_json(os.path.join(args.output_dir, "timings.json")) or {}
-    sft_dir = args.sft_dir or os.path.join(args.output_dir, "sft")
+    sft_dir, rl_dir = stage_dirs(args)
     if not os.path.isfile(os.path.join(sft_dir, "config.json")):
         timings["sft_s"] = _timed(lambda: _warm_up(args, sft_rows, sft_dir))
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
@@ -155,7 +156,6 @@ def main(argv=None) -> dict:
         timings[f"eval_{name}_s"] += seconds
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 
-    rl_dir = os.path.join(args.output_dir, args.method)
     if not os.path.isfile(os.path.join(rl_dir, "config.json")):
         _train(args, sft_dir, rl_dir, rl_rows)
     wall_clock = _load_json(os.path.join(rl_dir, WALL_CLOCK_FILE))
@@ -223,6 +223,16 @@ def check_settings(args) -> None:
             f"{args.output_dir} holds a run made with other settings ({differences}); its finished stages would be "
             "reused. Use another --output_dir (or repeat those settings to resume it)."
         )
+
+
+def stage_dirs(args) -> tuple[str, str]:
+    """The warm-up's folder (`--sft_dir`, else `sft/` in `--output_dir`) and the trained model's (the method's name in
+    `--output_dir`; `continued-sft/` for the SFT control, whose name is the warm-up's folder)."""
+    sft_dir = args.sft_dir or os.path.join(args.output_dir, "sft")
+    rl_dir = os.path.join(args.output_dir, "continued-sft" if args.method == "sft" else args.method)
+    if os.path.abspath(rl_dir) == os.path.abspath(sft_dir):
+        raise ValueError(f"--sft_dir {args.sft_dir} is where the {args.method} stage saves its model: use another")
+    return sft_dir, rl_dir
 
 
 def question_ranges(args, n_train: int) -> tuple[range, range, range]:

@@ -34,6 +34,19 @@ def test_every_method_is_described_in_the_docstring(bench):
         assert bench.parse_args(["--method", method]).method == method
 
 
+def test_the_sft_control_never_saves_into_the_warm_up_it_starts_from(bench, tmp_path):
+    """Trained without --sft_dir, the warm-up lives in sft/: the continued-SFT control saves beside it, not over it
+    (it would find the warm-up's config.json there, skip training and report the warm-up as the control)."""
+    out = str(tmp_path / "run")
+    for method in bench.METHODS:
+        sft_dir, rl_dir = bench.stage_dirs(bench.parse_args(["--method", method, "--output_dir", out]))
+        assert sft_dir == os.path.join(out, "sft")
+        assert rl_dir == os.path.join(out, "continued-sft" if method == "sft" else method)
+    args = bench.parse_args(["--method", "ppo", "--output_dir", out, "--sft_dir", os.path.join(out, "ppo")])
+    with pytest.raises(ValueError, match="--sft_dir .*ppo stage saves"):
+        bench.stage_dirs(args)
+
+
 def test_online_st_samples_the_ppo_budget_and_trains(bench, warm_up, tmp_path, monkeypatch):
     """1 rollout of batch_size x num_mini_batches completions, one sample per question, as PPO samples; logged with
     the reward and the training accuracy the curves plot; saved as a causal LM; a rerun resumes from the checkpoint."""
