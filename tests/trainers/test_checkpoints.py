@@ -116,6 +116,22 @@ def test_resume_true_skips_an_interrupted_save_with_a_warning(run_copy, tokenize
     assert trainer.state.global_step == 3  # resumed from checkpoint-2
 
 
+def test_resuming_a_weights_only_checkpoint_warns_that_the_optimizer_starts_afresh(run_copy, tokenizer):
+    """save_only_model=True (the recipes' setting) saves no optimizer, schedule or RNG state: transformers resumes
+    such a checkpoint silently with fresh ones, so the resume says so."""
+    checkpoint = run_copy / "checkpoint-2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        checkpoints.warn_if_weights_only(checkpoint)  # a complete save: silent
+        checkpoints.warn_if_weights_only(None)
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        (checkpoint / name).unlink()
+    trainer = ppo_trainer(tokenizer, run_copy, max_steps=3)
+    with pytest.warns(UserWarning, match=rf"resuming from {re.escape(str(checkpoint))}, which holds the weights only"):
+        trainer.train(resume_from_checkpoint=True)
+    assert trainer.state.global_step == 3
+
+
 def test_an_interrupted_save_named_explicitly_is_refused_naming_the_last_complete_one(run_copy, tokenizer):
     partial = interrupted_save(run_copy, step=4)
     with pytest.raises(

@@ -1,4 +1,5 @@
-"""Two CPU processes through `accelerate launch`: rewards are gathered and advantages whitened across ranks."""
+"""Two CPU processes through `accelerate launch`: rewards are gathered and advantages whitened across ranks; the critic
+warm-up's value-only updates (the backbone without gradients) go through DDP and leave the policy untouched."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
 
 from reft_trl.trainers.checkpoints import missing_files
 from tests.utils import tiny_llama
@@ -26,7 +30,8 @@ def test_two_process_ppo_run(tokenizer, tmp_path):
         "--task", "svamp", "--model_name_or_path", str(model_dir), "--output_dir", str(output_dir),
         "--train_limit", "16", "--per_device_train_batch_size", "2", "--max_completion_length", "12",
         "--max_steps", "4", "--logging_steps", "1", "--use_cpu", "--bf16", "false",
-        "--gradient_checkpointing", "false", "--report_to", "none", "--save_strategy", "steps", "--save_steps", "4",
+        "--gradient_checkpointing", "false", "--report_to", "none", "--save_strategy", "steps", "--save_steps", "2",
+        "--critic_warmup_rollouts", "1", "--missing_eos_penalty", "1.0",  # unfinished answers score -1: a signal
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -42,3 +47,12 @@ def test_two_process_ppo_run(tokenizer, tmp_path):
     # the checkpoint was staged by both processes and renamed once, whole, by the main one
     assert missing_files(output_dir / "checkpoint-4", required=("value_head.safetensors",)) == []
     assert not list(output_dir.glob(".checkpoint-*.tmp"))
+    # rollout 1 (steps 1-2) trained the critic alone: the policy is the warm-up's; rollout 2 trained it
+    critic = load_file(output_dir / "checkpoint-2" / "value_head.safetensors")
+    assert any(tensor.abs().sum() > 0 for name, tensor in critic.items() if name.endswith("weight"))  # zero-init
+    initial = load_file(model_dir / "model.safetensors")
+    for step, policy_trained in ((2, False), (4, True)):
+        saved = load_file(output_dir / f"checkpoint-{step}" / "model.safetensors")
+        policy = [name for name in initial if not name.startswith("v_head")]
+        changed = [name for name in policy if not torch.equal(saved[name], initial[name])]
+        assert bool(changed) == policy_trained, (step, changed[:3])
