@@ -275,6 +275,11 @@ class ReFTPPOConfig(GRPOConfig):
         for name in ("gamma", "lam"):
             check_field(self, name, minimum=0, maximum=1)
         check_field(self, "missing_eos_penalty", optional=True)
+        if self.missing_eos_penalty and self.mask_truncated_completions:
+            raise ValueError(
+                f"missing_eos_penalty={self.missing_eos_penalty} with mask_truncated_completions=True: the penalty is "
+                "for the completions that the mask drops from the loss, so it would never act. Choose one."
+            )
         for name in ("num_ppo_epochs", "num_mini_batches"):
             check_field(self, name, minimum=1, integer=True)
         check_generation_fields(self)

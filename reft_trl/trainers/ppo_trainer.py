@@ -196,6 +196,8 @@ class ReFTPPOTrainer(
         getattr(policy, VALUE_HEAD_NAME).requires_grad_(True)
         attach_value_head(policy, getattr(policy, VALUE_HEAD_NAME))  # after TRL's fused LM head patch
         self.ref_model = self._prepare_reference(ref_model)
+        if getattr(self, "vllm_generation", None) is not None:
+            _sync_only_the_policy_to_vllm(self.vllm_generation)
         self._set_up_rollout_decoding()
         self._fused_lm_head = uses_fused_lm_head(args, self.accelerator.device)
         self._kl_guard_tripped = False  # set by the `max_sequence_kl` guard: the next optimizer step moves nothing
@@ -330,7 +332,8 @@ class ReFTPPOTrainer(
                 advantages = masked_whiten(advantages, mask, across_processes=True)
 
         batch.update(advantages=advantages, returns=returns, old_values=values)
-        self._log_rollout(scores, kl, rewards, values, returns, mask)
+        self._log_rollout(scores, kl, values, returns, mask)
+        self._replace_grpo_group_logs(advantages)
         if self.model.training:  # an evaluation between PPO epochs must not replace the rollout being trained on
             self._rollout_batch = batch
         return batch
@@ -345,7 +348,7 @@ class ReFTPPOTrainer(
             scores = scores - self.args.missing_eos_penalty * (~ends_with_eos).float()
         return scores
 
-    def _log_rollout(self, scores, kl, rewards, values, returns, mask):
+    def _log_rollout(self, scores, kl, values, returns, mask):
         metrics = self._metrics["train" if self.model.training else "eval"]
         # Over the whole rollout batch with the values that made the advantages (CleanRL's): a mini-batch whose
         # returns are all alike (every answer correct) has a near-zero variance that makes a per-mini-batch ratio
@@ -368,8 +371,19 @@ class ReFTPPOTrainer(
                 )
                 self.control.should_save = self.args.save_strategy != "no"
                 self.control.should_training_stop = True
-        non_score = (rewards * mask).sum(dim=1) - scores
+        non_score = -self.args.kl_coef * sequence_kl  # the KL part of the rewards, before any whitening
         metrics["objective/non_score_reward"].append(self.accelerator.gather(non_score).mean().item())
+
+    def _replace_grpo_group_logs(self, advantages):
+        """TRL's rollout logs GRPO's group statistics, which mean nothing here (one sample per question): its
+        `frac_reward_zero_std` is always 1 and its completions table's advantages always 0. The table gets each
+        completion's advantage at its first token instead, and the group metric is dropped."""
+        self._metrics["train" if self.model.training else "eval"].pop("frac_reward_zero_std", None)
+        logged = self._logs["advantages"]
+        first_token = self.accelerator.gather(advantages[:, 0].contiguous()).tolist()
+        for _ in range(min(len(first_token), len(logged))):
+            logged.pop()
+        logged.extend(first_token)
 
     # ------------------------------------------------------------------------------------------------------------
     # Loss
@@ -504,14 +518,20 @@ class ReFTPPOTrainer(
             policy = _causal_lm(self.accelerator.unwrap_model(self.model))
             if state_dict is None and not is_peft_model(self.accelerator.unwrap_model(self.model)):
                 state_dict = policy.state_dict()
-            if state_dict is not None:
-                state_dict = {k: v for k, v in state_dict.items() if not k.startswith(f"{VALUE_HEAD_NAME}.")}
+            critic_state = {}
+            if state_dict is not None:  # the critic's entries go to its own file
+                prefix = f"{VALUE_HEAD_NAME}."
+                critic_state = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+                state_dict = {k: v for k, v in state_dict.items() if not k.startswith(prefix)}
             super()._save(output_dir, state_dict)
             if self.args.should_save:
                 from safetensors.torch import save_file
 
+                # The gathered state dict's entries when the trainer passed one (under DeepSpeed ZeRO-3 the live
+                # parameters are partitions of it), else the head's own
                 head = getattr(_causal_lm(self.accelerator.unwrap_model(self.model)), VALUE_HEAD_NAME)
-                state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+                state = critic_state or head.state_dict()
+                state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
                 save_file(state, os.path.join(output_dir, VALUE_HEAD_FILE))
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
@@ -536,6 +556,20 @@ def _row_chunks(input_ids, attention_mask, batch_size):
     batch_size = batch_size or input_ids.size(0)
     for start in range(0, input_ids.size(0), batch_size):
         yield input_ids[start : start + batch_size], attention_mask[start : start + batch_size]
+
+
+def _sync_only_the_policy_to_vllm(generation) -> None:
+    """Leave the critic out of TRL's weight sync to vLLM, which would push every named parameter of the policy,
+    `v_head.*` included (a separate value model's whole backbone too), and vLLM's causal LM has no such weights.
+    Every process still walks every parameter: under ZeRO-3 and FSDP the walk gathers them collectively."""
+    named_params = generation._iter_named_params
+
+    def policy_params():
+        for name, param in named_params():
+            if not name.startswith(f"{VALUE_HEAD_NAME}."):
+                yield name, param
+
+    generation._iter_named_params = policy_params
 
 
 def _causal_lm(model):

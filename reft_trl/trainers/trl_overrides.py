@@ -57,6 +57,11 @@ TRL_OVERRIDES = (
 )  # fmt: skip
 """(class name in `trl`, method, TRL's parameters, the override)."""
 
+VLLM_SYNC_WALK = ("trl.generation.vllm_generation", "VLLMGeneration", "_iter_named_params", ("self",))
+"""The (module, class, method, parameters) of TRL's walk over the policy's parameters for the vLLM weight sync, which
+`ppo_trainer._sync_only_the_policy_to_vllm` wraps on the instance to leave the critic out: it must yield
+`(name, tensor)` pairs under vLLM's names, and `sync_weights` must send only what it yields."""
+
 GRPO_CONFIG_POST_INIT_SHA256 = "e833cd8d6b4619adbd1742442b546a96e2aef814e31c20b51f391670c6f8f940"
 """SHA-256 of the source of `trl.GRPOConfig.__post_init__` that `one_generation.grpo_post_init_one_generation_allowed`
 was checked against (TRL 1.16.0)."""

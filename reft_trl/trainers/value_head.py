@@ -51,15 +51,23 @@ class ValueHead(nn.Module):
 
     def __init__(self, hidden_size: int):
         super().__init__()
-        self.summary = nn.Linear(hidden_size, 1)
-        nn.init.zeros_(self.summary.weight)
-        nn.init.zeros_(self.summary.bias)
+        # Parameters of this module itself, not of an `nn.Linear` child: PEFT's `target_modules="all-linear"` then
+        # leaves the head alone, and DeepSpeed ZeRO-3 gathers them when the head is called.
+        self.weight = nn.Parameter(torch.zeros(1, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(1))
+        self._register_load_state_dict_pre_hook(_read_linear_layout)
 
     def forward(self, hidden_states: torch.Tensor, **inputs) -> torch.Tensor:
         with torch.autocast(device_type=hidden_states.device.type, enabled=False):
-            weight, bias = self.summary.weight.float(), self.summary.bias.float()
-            values = nn.functional.linear(hidden_states.float(), weight, bias)
+            values = nn.functional.linear(hidden_states.float(), self.weight.float(), self.bias.float())
         return values.squeeze(-1)  # (B, L), float32
+
+
+def _read_linear_layout(state_dict, prefix, *args, **kwargs) -> None:
+    """Checkpoints written before the head held its own parameters name them `summary.weight` / `summary.bias`."""
+    for name in ("weight", "bias"):
+        if f"{prefix}summary.{name}" in state_dict and f"{prefix}{name}" not in state_dict:
+            state_dict[f"{prefix}{name}"] = state_dict.pop(f"{prefix}summary.{name}")
 
 
 class ValueModelCritic(nn.Module):
@@ -80,7 +88,12 @@ class ValueModelCritic(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, input_ids=None, attention_mask=None, **inputs) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(hidden).squeeze(-1).float()  # (B, L)
+        if isinstance(self.head, ValueHead):
+            return self.head(hidden)
+        # the model's own score layer, called (so that ZeRO-3 gathers it) outside autocast: float32 with float32
+        # weights, as ValueHead computes
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1).float()  # (B, L)
 
 
 def hidden_size_of(model: nn.Module) -> int:

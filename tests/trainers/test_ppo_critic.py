@@ -50,22 +50,58 @@ def backbone_state(trainer) -> dict[str, torch.Tensor]:
 
 def test_value_head_starts_at_zero():
     head = ValueHead(8)
-    assert torch.count_nonzero(head.summary.weight) == 0 and torch.count_nonzero(head.summary.bias) == 0
+    assert torch.count_nonzero(head.weight) == 0 and torch.count_nonzero(head.bias) == 0
     assert torch.equal(head(torch.randn(2, 3, 8)), torch.zeros(2, 3))
 
 
 def test_value_head_computes_in_float32_under_bf16_autocast():
     torch.manual_seed(0)
     head = ValueHead(64)
-    torch.nn.init.normal_(head.summary.weight)
+    torch.nn.init.normal_(head.weight)
     hidden = torch.randn(2, 5, 64).to(torch.bfloat16).float()  # exactly representable in bf16
-    expected = hidden @ head.summary.weight.squeeze(0) + head.summary.bias
+    expected = hidden @ head.weight.squeeze(0) + head.bias
     with torch.autocast("cpu", dtype=torch.bfloat16):
         values = head(hidden)
         from_bf16_hidden = head(hidden.to(torch.bfloat16))
     assert values.dtype == torch.float32 and from_bf16_hidden.dtype == torch.float32
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)  # a bf16 matmul is off by ~1e-2 here
     torch.testing.assert_close(from_bf16_hidden, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_value_head_reads_checkpoints_of_the_nn_linear_layout():
+    head = ValueHead(4)
+    head.load_state_dict({"summary.weight": torch.ones(1, 4), "summary.bias": torch.full((1,), 2.0)})
+    assert torch.equal(head.weight, torch.ones(1, 4)) and head.bias.item() == 2.0
+
+
+def test_peft_all_linear_leaves_the_value_head_alone():
+    """PEFT's "all-linear" wraps every nn.Linear but the LM head: a head built on one would get LoRA weights that its
+    forward never reads (dead trainable parameters)."""
+    from peft import LoraConfig, get_peft_model
+
+    from reft_trl.trainers.value_head import attach_value_head
+
+    model = tiny_llama(SMALL_VOCAB)
+    attach_value_head(model)
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear"))
+    assert type(getattr(peft_model.get_base_model(), VALUE_HEAD_NAME)) is ValueHead
+    lora = [name for name, _ in peft_model.named_parameters() if "lora_" in name]
+    assert lora and not [name for name in lora if VALUE_HEAD_NAME in name]
+
+
+def test_a_value_models_score_layer_computes_in_float32_under_bf16_autocast():
+    from reft_trl.trainers.value_head import ValueModelCritic
+    from tests.trainers.test_trl_ppo_compat import tiny_classifier
+
+    critic = ValueModelCritic(tiny_classifier(seed=1))
+    torch.nn.init.normal_(critic.head.weight)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = critic.backbone(input_ids=ids).last_hidden_state
+        values = critic(None, input_ids=ids)
+    assert values.dtype == torch.float32
+    exact = torch.nn.functional.linear(hidden.float(), critic.head.weight).squeeze(-1)
+    torch.testing.assert_close(values, exact, rtol=1e-5, atol=1e-5)  # the bf16 backbone's output, read in float32
 
 
 def test_heads_of_two_runs_with_the_same_seed_are_equal(tokenizer, tmp_path):
@@ -100,7 +136,7 @@ def test_critic_warmup_trains_the_head_and_leaves_the_policy_untouched(tokenizer
     assert trainer.state.global_step == 2  # one rollout, two PPO epochs: both value-only
     for name, value in backbone_state(trainer).items():
         assert torch.equal(value, before[name]), name
-    assert head_of(trainer).summary.bias.item() != 0.0  # the returns are 1: the critic moved towards them
+    assert head_of(trainer).bias.item() != 0.0  # the returns are 1: the critic moved towards them
 
 
 def test_after_the_critic_warmup_the_policy_trains(tokenizer, tmp_path):
@@ -146,7 +182,7 @@ def test_decoupled_gae_against_hand_values():
 
 def test_trainer_uses_critic_lam_for_the_returns_and_lam_for_the_advantages(tokenizer, tmp_path):
     trainer = build(tokenizer, tmp_path, lam=0.5, critic_lam=1.0, kl_coef=0.0, whiten_advantages=False)
-    torch.nn.init.constant_(head_of(trainer).summary.bias, 0.25)  # V = 0.25 everywhere
+    torch.nn.init.constant_(head_of(trainer).bias, 0.25)  # V = 0.25 everywhere
     batch = trainer._generate_and_score_completions(list(arithmetic_prompts(8)))
     mask = batch["completion_mask"].bool()
     torch.testing.assert_close(batch["returns"][mask], torch.ones(int(mask.sum())))  # MC returns of a score of 1
@@ -234,6 +270,13 @@ def test_critic_options_are_validated(tmp_path):
     for bad in ({"critic_lam": 1.5}, {"critic_warmup_rollouts": -1}, {"max_sequence_kl": 0.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             make_args(tmp_path, **bad)
+
+
+def test_missing_eos_penalty_with_masked_truncated_completions_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="missing_eos_penalty=0.5 with mask_truncated_completions=True"):
+        make_args(tmp_path, missing_eos_penalty=0.5, mask_truncated_completions=True)
+    make_args(tmp_path, missing_eos_penalty=0.5)  # each alone is fine
+    make_args(tmp_path, mask_truncated_completions=True)
 
 
 def test_importance_sampling_weights_scale_the_policy_loss():

@@ -77,11 +77,75 @@ def test_training_changes_policy_and_value_head(tokenizer, tmp_path):
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
     changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
-    assert {"v_head.summary.weight", "v_head.summary.bias"} <= changed
+    assert {"v_head.weight", "v_head.bias"} <= changed
     assert changed == set(before)
     for key in ("losses/policy_loss", "losses/value_loss", "losses/clipfrac", "losses/vf_clipfrac", "objective/kl",
                 "losses/explained_variance", "entropy", "completions/mean_length", "reward"):  # fmt: skip
         assert logged(trainer, key), key
+
+
+def test_logs_hold_ppo_quantities_not_grpo_group_statistics(tokenizer, tmp_path):
+    """One sample per question: GRPO's group std is always 0 and its advantages always 0. The completions table gets
+    each completion's first-token advantage instead; the KL part of the reward is -kl_coef * KL per sequence even when
+    the rewards are whitened (it was computed from the whitened rewards)."""
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, max_steps=2, kl_coef=0.5, whiten_rewards=True, learning_rate=1e-1),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    assert not logged(trainer, "frac_reward_zero_std")
+    advantages = list(trainer._logs["advantages"])
+    assert len(advantages) == 8 and any(value != 0.0 for value in advantages)
+    non_score, kl = logged(trainer, "objective/non_score_reward"), logged(trainer, "objective/kl")
+    assert non_score == pytest.approx([-0.5 * value for value in kl])
+
+
+def test_the_critic_is_left_out_of_the_weight_sync_to_vllm(tokenizer, tmp_path):
+    """TRL pushes every named parameter of the policy to vLLM, whose causal LM has no `v_head`."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    from reft_trl.trainers.ppo_trainer import _sync_only_the_policy_to_vllm
+
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    generation = VLLMGeneration.__new__(VLLMGeneration)  # the weight walk alone, no vLLM engine
+    generation.model = trainer.model
+    generation._dist = SimpleNamespace(is_fsdp=False, gather_params=lambda params: nullcontext())
+    everything = [name for name, _ in generation._iter_named_params()]
+    assert "v_head.weight" in everything  # what TRL alone would send
+    _sync_only_the_policy_to_vllm(generation)
+    sent = [name for name, _ in generation._iter_named_params()]
+    assert sent == [name for name in everything if not name.startswith("v_head.")]
+
+
+def test_save_writes_the_critic_from_the_state_dict_it_is_given(tokenizer, tmp_path):
+    """Under DeepSpeed ZeRO-3 the trainer passes the gathered state dict and the live head holds empty partitions."""
+    from safetensors.torch import load_file
+
+    trainer = ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+    state = {name: value.clone() for name, value in trainer.model.state_dict().items()}
+    state["v_head.weight"] = torch.ones_like(state["v_head.weight"])
+    trainer._save(str(tmp_path / "saved"), state_dict=state)
+    critic = load_file(tmp_path / "saved" / "value_head.safetensors")
+    assert set(critic) == {"weight", "bias"} and torch.equal(critic["weight"], state["v_head.weight"])
+    assert not [name for name in load_file(tmp_path / "saved" / "model.safetensors") if name.startswith("v_head")]
 
 
 def test_explained_variance_is_logged_once_per_rollout_over_the_whole_batch(tokenizer, tmp_path):
@@ -192,7 +256,7 @@ def test_both_lm_head_scorings_give_the_same_logps_entropies_and_gradients(token
             processing_class=tokenizer,
         )
         torch.manual_seed(1)
-        torch.nn.init.normal_(trainer.model.v_head.summary.weight)  # a critic that reads its input (it starts at 0)
+        torch.nn.init.normal_(trainer.model.v_head.weight)  # a critic that reads its input (it starts at 0)
         logps, entropies, values = trainer._policy_logps_and_values(
             trainer.model, input_ids, attention_mask, logits_to_keep=3, compute_entropy=True
         )

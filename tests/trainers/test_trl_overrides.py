@@ -25,6 +25,17 @@ def test_overridden_trl_method_keeps_its_signature(class_name, method, parameter
     assert actual == parameters, f"TRL's {class_name}.{method} changed its parameters: revisit {where}."
 
 
+def test_the_vllm_sync_walk_the_ppo_trainer_filters_is_still_what_sync_weights_sends():
+    import importlib
+
+    from reft_trl.trainers.trl_overrides import VLLM_SYNC_WALK
+
+    module, class_name, method, parameters = VLLM_SYNC_WALK
+    cls = getattr(importlib.import_module(module), class_name)
+    assert tuple(inspect.signature(getattr(cls, method)).parameters) == parameters
+    assert f"self.{method}()" in inspect.getsource(cls.sync_weights)  # the sync reads the walk the trainer wraps
+
+
 def test_the_overrides_exist_where_the_list_says():
     from reft_trl import ReFTPPOTrainer
     from reft_trl.trainers.online_self_training_trainer import OnlineSelfTrainingTrainer
