@@ -45,6 +45,17 @@ def make_args(tmp_path, **overrides) -> ReFTPPOConfig:
     return ReFTPPOConfig(**settings)
 
 
+def digit_trainer(tokenizer, tmp_path, **overrides) -> ReFTPPOTrainer:
+    """A tiny random Llama rewarded for digits, on 32 arithmetic prompts."""
+    return ReFTPPOTrainer(
+        model=tiny_llama(SMALL_VOCAB),
+        reward_funcs=digit_share,
+        args=make_args(tmp_path, **overrides),
+        train_dataset=arithmetic_prompts(),
+        processing_class=tokenizer,
+    )
+
+
 def logged(trainer, key):
     return [entry[key] for entry in trainer.state.log_history if key in entry]
 
@@ -67,13 +78,7 @@ def test_ppo_raises_the_mean_reward(tokenizer, tmp_path):
 
 
 def test_training_changes_policy_and_value_head(tokenizer, tmp_path):
-    trainer = ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB),
-        reward_funcs=digit_share,
-        args=make_args(tmp_path),
-        train_dataset=arithmetic_prompts(),
-        processing_class=tokenizer,
-    )
+    trainer = digit_trainer(tokenizer, tmp_path)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
     changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
@@ -88,13 +93,7 @@ def test_logs_hold_ppo_quantities_not_grpo_group_statistics(tokenizer, tmp_path)
     """One sample per question: GRPO's group std is always 0 and its advantages always 0. The completions table gets
     each completion's first-token advantage instead; the KL part of the reward is -kl_coef * KL per sequence even when
     the rewards are whitened (it was computed from the whitened rewards)."""
-    trainer = ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB),
-        reward_funcs=digit_share,
-        args=make_args(tmp_path, max_steps=2, kl_coef=0.5, whiten_rewards=True, learning_rate=1e-1),
-        train_dataset=arithmetic_prompts(),
-        processing_class=tokenizer,
-    )
+    trainer = digit_trainer(tokenizer, tmp_path, max_steps=2, kl_coef=0.5, whiten_rewards=True, learning_rate=1e-1)
     trainer.train()
     assert not logged(trainer, "frac_reward_zero_std")
     advantages = list(trainer._logs["advantages"])
@@ -112,13 +111,7 @@ def test_the_critic_is_left_out_of_the_weight_sync_to_vllm(tokenizer, tmp_path):
 
     from reft_trl.trainers.ppo_trainer import _sync_only_the_policy_to_vllm
 
-    trainer = ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB),
-        reward_funcs=digit_share,
-        args=make_args(tmp_path),
-        train_dataset=arithmetic_prompts(),
-        processing_class=tokenizer,
-    )
+    trainer = digit_trainer(tokenizer, tmp_path)
     generation = VLLMGeneration.__new__(VLLMGeneration)  # the weight walk alone, no vLLM engine
     generation.model = trainer.model
     generation._dist = SimpleNamespace(is_fsdp=False, gather_params=lambda params: nullcontext())
@@ -133,13 +126,7 @@ def test_save_writes_the_critic_from_the_state_dict_it_is_given(tokenizer, tmp_p
     """Under DeepSpeed ZeRO-3 the trainer passes the gathered state dict and the live head holds empty partitions."""
     from safetensors.torch import load_file
 
-    trainer = ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB),
-        reward_funcs=digit_share,
-        args=make_args(tmp_path),
-        train_dataset=arithmetic_prompts(),
-        processing_class=tokenizer,
-    )
+    trainer = digit_trainer(tokenizer, tmp_path)
     state = {name: value.clone() for name, value in trainer.model.state_dict().items()}
     state["v_head.weight"] = torch.ones_like(state["v_head.weight"])
     trainer._save(str(tmp_path / "saved"), state_dict=state)
@@ -168,13 +155,7 @@ def test_explained_variance_is_logged_once_per_rollout_over_the_whole_batch(toke
 
 @pytest.mark.parametrize("scoring", ["logits", "fused"])
 def test_values_and_logps_come_from_one_forward(tokenizer, tmp_path, scoring):
-    trainer = ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB),
-        reward_funcs=digit_share,
-        args=make_args(tmp_path, lm_head_scoring=scoring),
-        train_dataset=arithmetic_prompts(),
-        processing_class=tokenizer,
-    )
+    trainer = digit_trainer(tokenizer, tmp_path, lm_head_scoring=scoring)
     model = trainer.model
     input_ids = torch.tensor([[20, 33, 34, 27, 39, 45, 33, 35], [0, 0, 33, 27, 39, 45, 36, 2]])
     attention_mask = (input_ids != 0).long()

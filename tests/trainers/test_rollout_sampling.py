@@ -14,17 +14,8 @@ from reft_trl.trainers.ppo_config import ReFTPPOConfig
 from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
 from reft_trl.trainers.value_head import attach_value_head
 from tests.trainers.test_ppo_trainer import SMALL_VOCAB, arithmetic_prompts, digit_share, make_args
+from tests.trainers.test_ppo_trainer import digit_trainer as make_trainer
 from tests.utils import tiny_llama
-
-
-def make_trainer(tokenizer, tmp_path, **overrides):
-    return ReFTPPOTrainer(
-        model=tiny_llama(SMALL_VOCAB),
-        reward_funcs=digit_share,
-        args=make_args(tmp_path, **overrides),
-        train_dataset=arithmetic_prompts(),
-        processing_class=tokenizer,
-    )
 
 
 def rollout(trainer, seed=0):
