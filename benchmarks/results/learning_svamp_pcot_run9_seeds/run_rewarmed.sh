@@ -18,7 +18,8 @@ code=$(git log -1 --format=%h -- benchmarks/results/learning_svamp_pcot_run9_see
 export PYTHONPATH=/work/exp11 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 out=/work/exp-out/run9-seeds/$method-seed$seed
 # The warm-up: trained by the first run on this machine (ReFT seed 45 at first; on a new machine, whichever run comes
-# first: deviation 1's rule), into its own sft/ and evaluated in its eval/warm-up; later runs reuse that one.
+# first: deviation 1's rule), into its own sft/ (an SFT run: into /work/exp-out/run9-seeds/warm-up-for-sftN/sft, since
+# its own sft/ is the control's) and evaluated in its eval/warm-up; later runs reuse that one.
 first=
 for dir in /work/exp-out/run9-seeds/*-seed*; do
   if [ "$dir" != "$out" ] && [ -f $dir/sft/model.safetensors ] \
@@ -26,8 +27,13 @@ for dir in /work/exp-out/run9-seeds/*-seed*; do
 done
 common=(--cot pcot --train_limit 512 --dev_size 300 --precision fp32 --batch_size 8 --num_mini_batches 4
   --max_completion_length 160 --save_every 4 --eval_batch_size 64 --seed "$seed" --splits test)
+trained=
 if [ "$method$seed" = ppo45 ] || [ -z "$first" ]; then
-  warm=(--sft_seed 42 --sft_epochs 2 --sft_learning_rate 5e-5)  # resumes a warm-up cut short in $out/sft
+  trained=$out/sft  # resumes a warm-up cut short there
+  # the pinned bench saves the SFT control in $out/sft too: an SFT run trains its warm-up beside, named by --sft_dir
+  [ $method = sft ] && trained=/work/exp-out/run9-seeds/warm-up-for-sft$seed/sft
+  warm=(--sft_seed 42 --sft_epochs 2 --sft_learning_rate 5e-5)
+  [ $method = sft ] && warm+=(--sft_dir $trained)
 else
   warm=(--sft_dir $first/sft)
   mkdir -p $out/eval && [ -d $out/eval/warm-up ] || cp -r $first/eval/warm-up $out/eval/
@@ -42,8 +48,8 @@ mkdir -p $out && git rev-parse HEAD > $out/commit.txt
 /work/main/.venv/bin/python benchmarks/bench_learning_svamp.py --output_dir $out --method $method \
   "${warm[@]}" "${common[@]}" "${rl[@]}"
 # A warm-up trained here: its SHA-256 against run 3's (78b26060..., trained twice, on two machines, with the same weights)
-if [ -f $out/sft/model.safetensors ]; then
-  (cd $out && sha256sum sft/model.safetensors) | tee $out/warm-up.sha256
+if [ -n "$trained" ] && [ -f $trained/model.safetensors ]; then
+  (cd $trained/.. && sha256sum sft/model.safetensors) | tee $out/warm-up.sha256
   grep -q ^78b26060dc19e3ffe1aa399dce98dad3acf678e3ca0a64c0f03ae304c7bb3689 $out/warm-up.sha256 \
     || echo "this warm-up differs from run 3's: pair this run and the later ones with its own eval/warm-up" >&2
 fi
