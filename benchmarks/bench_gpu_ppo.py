@@ -655,18 +655,10 @@ def run_mode(mode: str, settings: dict, result_path: str) -> None:
 def instrument(trainer, timer, sync, phases) -> None:
     """Time the trainer's generation, reward and whole-rollout verbs into `timer` (as `worker_trl116.py` does),
     each synchronised with the device before its clock stops, and count the tokens generated."""
-    generate_phase, score_phase, rollout_phase = phases
-    generate = trainer._generate
+    from probe import counting_generate
 
-    def generate_and_count(prompts):
-        output = generate(prompts)
-        prompt_ids, completion_ids = output[0], output[1]  # unpadded lists; completions cut after the first EOS
-        timer.add_completions(
-            [len(ids) for ids in completion_ids],
-            max(len(ids) for ids in completion_ids),
-            max(len(ids) for ids in prompt_ids),
-        )
-        return output
+    generate_phase, score_phase, rollout_phase = phases
+    generate_and_count = counting_generate(trainer, timer)
 
     def synced(function):
         @functools.wraps(function)

@@ -182,3 +182,20 @@ def write_result(path: str, result: dict) -> None:
 def read_json(path: str) -> dict:
     with open(path) as handle:
         return json.load(handle)
+
+
+def counting_generate(trainer, timer):
+    """`trainer._generate` (TRL's), recording in `timer` each call's completion lengths and widest prompt."""
+    generate = trainer._generate
+
+    def generate_and_count(prompts):
+        output = generate(prompts)
+        prompt_ids, completion_ids = output[0], output[1]  # unpadded lists; completions cut after the first EOS
+        timer.add_completions(
+            [len(ids) for ids in completion_ids],
+            max(len(ids) for ids in completion_ids),
+            max(len(ids) for ids in prompt_ids),
+        )
+        return output
+
+    return generate_and_count

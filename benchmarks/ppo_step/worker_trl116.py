@@ -22,6 +22,7 @@ from probe import (
     SCORE,
     PhaseTimer,
     RolloutClock,
+    counting_generate,
     read_json,
     rss_mb,
     start_result,
@@ -130,17 +131,7 @@ def run(trainer_name: str, result_path: str, config: dict) -> None:
     result["prompts_per_rollout"] = args.generation_batch_size // args.num_generations
 
     timer = PhaseTimer()
-    generate = trainer._generate
-
-    def generate_and_count(prompts):
-        output = generate(prompts)
-        prompt_ids, completion_ids = output[0], output[1]  # unpadded lists; completions cut after the first EOS
-        timer.add_completions(
-            [len(ids) for ids in completion_ids],
-            max(len(ids) for ids in completion_ids),
-            max(len(ids) for ids in prompt_ids),
-        )
-        return output
+    generate_and_count = counting_generate(trainer, timer)
 
     always = lambda phase: lambda *args, **kwargs: phase  # noqa: E731
     trainer._generate = timer.timed(generate_and_count, always(GENERATE))
