@@ -8,10 +8,10 @@
    value loss) in `output_dir`.
 
 The defaults take 9-14 minutes on a 2-core CPU with native bf16 (30-36 without); flags scale it up:
-`--train_limit 0` (all training data), `--task gsm8k --cot ncot`, `--ppo_steps 500`, `--eval_limit 0` (the whole test set),
-`--use_vllm` (GPU), and on a GPU the runs switch to bf16 by themselves. The settings depart from the paper's where a
-135M model on a CPU needs it (higher learning rates, short completions, a small slice of data); the paper's own
-settings are in `recipes/`.
+`--train_limit 0` (all training data), `--task gsm8k --cot ncot`, `--ppo_steps 500`, `--eval_limit 0` (the whole test
+set), `--use_vllm` (GPU), and on a GPU the runs switch to bf16 by themselves. The settings depart from the paper's
+where a 135M model on a CPU needs it (higher learning rates, short completions, a small slice of data); the paper's
+own settings are in `recipes/`.
 
     reft-trl demo                      # or: python -m reft_trl.cli demo
     reft-trl demo --task gsm8k --cot ncot --train_limit 0 --eval_limit 0 --ppo_steps 1000 --use_vllm
