@@ -96,33 +96,23 @@ PROBE_DIR = Path(__file__).resolve().parent / "ppo_step"
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "benchmarks" / "results" / "gpu_ppo"
 RESULT_FILE = "bench_gpu_ppo.json"
 
+CODELLAMA_7B = dict(  # CodeLlama-7B's config.json (codellama/CodeLlama-7b-hf): no attention or MLP biases, untied head
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    vocab_size=32016,
+    max_position_embeddings=16384,
+    rope_theta=1e6,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+)
 SHAPES = {
-    # CodeLlama-7B's config.json (codellama/CodeLlama-7b-hf), attention and MLP without biases, untied head
-    "codellama-7b": dict(
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        vocab_size=32016,
-        max_position_embeddings=16384,
-        rope_theta=1e6,
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=False,
-    ),
+    "codellama-7b": CODELLAMA_7B,
     # The CPU smoke test: the same vocabulary (so the same prompts), 2 thin layers
-    "tiny": dict(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        vocab_size=32016,
-        max_position_embeddings=16384,
-        rope_theta=1e6,
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=False,
-    ),
+    "tiny": CODELLAMA_7B
+    | dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4),
 }
 GPU_ONLY_SHAPES = ("codellama-7b",)
 MODES = ("lora", "full")
