@@ -1,6 +1,9 @@
 """Continued-SFT control for the demo: from the demo's warm-up, SFT for about PPO's wall time (28 steps of 8 = 224
 examples of the same 192 training questions, the warm-up's learning rate 5e-5 held constant), then greedy accuracy on
-the demo's 500 test questions, paired against the demo's warm-up and ReFT predictions. Settings fixed before running."""
+the demo's 500 test questions, paired against the demo's warm-up and ReFT predictions. Settings fixed before running.
+
+Usage: python sft_control.py DEMO_OUTPUT_DIR [SEED]; SEED (the data order's, default 42, as the first control ran) is
+the demo's own `--seed` in `../demo_pcot_500_seeds/`."""
 
 import json
 import os
@@ -18,6 +21,7 @@ from reft_trl.evaluation.report import read_predictions, run_name
 from reft_trl.precision import bf16_supported
 
 demo = sys.argv[1]
+seed = int(sys.argv[2]) if len(sys.argv) > 2 else 42
 out = os.path.join(demo, "sft-control")
 train = load_task("svamp", cot="pcot", split="train", limit=192)
 test = load_task("svamp", cot="pcot", split="test", limit=500, program_prefix_in_prompt=True)
@@ -40,7 +44,7 @@ config = ReFTSFTConfig(
     use_cpu=True,
     bf16=None,
     gradient_checkpointing=False,
-    seed=42,
+    seed=seed,
 )
 trainer = ReFTSFTTrainer(model=os.path.join(demo, "sft"), args=config, train_dataset=train)
 trainer.train()
