@@ -15,7 +15,7 @@ repo=$(cd "$here/../../.." && pwd)
 results=${RESULTS:-$here}
 controls=" 42 43 44 "  # PLAN.md: the continued-SFT control for these seeds
 cd "$repo"
-[ -z "$(git status --porcelain)" ] || { echo "$repo: uncommitted changes; run from a fresh clone" >&2; exit 1; }
+git diff --quiet HEAD || { echo "$repo: uncommitted changes to tracked files; run from a fresh clone" >&2; exit 1; }
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 for seed in "$@"; do
   out=/work/exp-out/demo-seeds/seed$seed dst=$results/seed$seed

@@ -1,7 +1,8 @@
-"""Which test questions ReFT's seeds flip against the warm-up, and whether continued SFT flips the same ones.
+"""Which test questions ReFT's seeds flip against the warm-up, and whether continued SFT's seeds flip the same ones.
 
 Run from the repository root: python benchmarks/results/learning_svamp_pcot_run9_seeds/flip_overlap.py
-(reads the saved greedy predictions of run 9's warm-up, ReFT seeds 42-44 and the seed-42 continued-SFT control).
+(reads the saved greedy predictions of run 9's warm-up, ReFT seeds 42-46 and continued-SFT seeds 42-45: the plan's
+nine runs; every warm-up they started from gave run 9's warm-up's greedy completions on all 1,000 questions).
 """
 
 import itertools
@@ -12,38 +13,53 @@ sys.path.insert(0, "benchmarks")
 from compare_learning_runs import read_scores  # noqa: E402
 
 RESULTS = "benchmarks/results/"
+SEEDS = "learning_svamp_pcot_run9_seeds/"
 WARM_UP = "learning_svamp_pcot_ppo_run9/eval/warm-up"
 REFT = [
     "learning_svamp_pcot_ppo_run9/eval/ppo",
     "learning_svamp_pcot_ppo_run9_seed43/eval/ppo",
-    "learning_svamp_pcot_run9_seeds/ppo_seed44/eval/ppo",
+    *(f"{SEEDS}ppo_seed{seed}/eval/ppo" for seed in (44, 45, 46)),
 ]
-SFT = "learning_svamp_pcot_sft_run9/eval/sft"
+SFT = ["learning_svamp_pcot_sft_run9/eval/sft", *(f"{SEEDS}sft_seed{seed}/eval/sft" for seed in (43, 44, 45))]
+OWN_WARM_UPS = [f"{SEEDS}{run}_seed{seed}/eval/warm-up" for run, seed in (("ppo", 45), ("ppo", 46), ("sft", 45))]
 
 
 def correct(folder: str) -> dict[str, bool]:
     return {item: score == 1.0 for item, score in read_scores(RESULTS + folder + "/test").items()}
 
 
-warm_up, reft, sft = correct(WARM_UP), [correct(f) for f in REFT], correct(SFT)
+def independent(rates: list[float], count: int) -> Counter:
+    """How many of `count` questions k seeds would flip if each seed flipped each question independently, at the
+    seed's own rate over these questions."""
+    expected = Counter()
+    for flipped in itertools.product((0, 1), repeat=len(rates)):
+        p = 1.0
+        for f, rate in zip(flipped, rates):
+            p *= rate if f else 1 - rate
+        expected[sum(flipped)] += p * count
+    return expected
+
+
+warm_up = correct(WARM_UP)
+for folder in OWN_WARM_UPS:  # the runs' own warm-ups: the same answers, so one baseline serves all
+    assert correct(folder) == warm_up, f"{folder} differs from run 9's warm-up"
+reft, sft = [correct(f) for f in REFT], [correct(f) for f in SFT]
 for was_right in (False, True):
     questions = [q for q in warm_up if warm_up[q] == was_right]
-    observed = Counter(sum(r[q] for r in reft) for q in questions)
-    rates = [sum(r[q] for q in questions) / len(questions) for r in reft]
-    expected = Counter()  # if each seed solved these questions independently, at its own rate
-    for solved in itertools.product((0, 1), repeat=len(reft)):
-        p = 1.0
-        for s, rate in zip(solved, rates):
-            p *= rate if s else 1 - rate
-        expected[sum(solved)] += p * len(questions)
-    label = "right" if was_right else "wrong"
-    print(f"warm-up {label} ({len(questions)} questions): ReFT seeds solving k of {len(reft)}")
-    for k in range(len(reft) + 1):
-        print(f"  k={k}: {observed[k]:4d} observed, {expected[k]:6.1f} if the seeds were independent")
-    unanimous = [q for q in questions if all(r[q] != was_right for r in reft)]
-    sft_same = sum(sft[q] != was_right for q in unanimous)
-    sft_rate = sum(sft[q] != was_right for q in questions) / len(questions)
-    print(
-        f"  flipped by all ReFT seeds: {len(unanimous)}; continued SFT flips {sft_same} of them "
-        f"(it flips {100 * sft_rate:.1f} % of all {len(questions)})"
-    )
+    verb = "lose" if was_right else "gain"
+    print(f"warm-up {'right' if was_right else 'wrong'} ({len(questions)} questions): how many seeds {verb} each")
+    for name, runs in (("ReFT", reft), ("continued SFT", sft)):
+        flips = Counter(sum(r[q] != was_right for r in runs) for q in questions)
+        rates = [sum(r[q] != was_right for q in questions) / len(questions) for r in runs]
+        expected = independent(rates, len(questions))
+        print(f"  {name}, {len(runs)} seeds (each {', '.join(f'{100 * r:.1f}' for r in rates)} % of them):")
+        for k in range(len(runs) + 1):
+            print(f"    {k} seeds: {flips[k]:4d} observed, {expected[k]:6.1f} if the seeds were independent")
+    table = Counter((sum(r[q] != was_right for r in reft), sum(s[q] != was_right for s in sft)) for q in questions)
+    print(f"  questions by (ReFT seeds that {verb} it, continued-SFT seeds that {verb} it):")
+    print("    ReFT \\ SFT " + "".join(f"{j:6d}" for j in range(len(sft) + 1)))
+    for i in range(len(reft) + 1):
+        print(f"    {i:11d} " + "".join(f"{table[i, j]:6d}" for j in range(len(sft) + 1)))
+    reft_only = sum(n for (i, j), n in table.items() if 2 * i > len(reft) and j == 0)
+    sft_only = sum(n for (i, j), n in table.items() if 2 * j > len(sft) and i == 0)
+    print(f"  {verb} by most ReFT seeds and no SFT seed: {reft_only}; by most SFT seeds and no ReFT seed: {sft_only}")
