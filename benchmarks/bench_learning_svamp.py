@@ -24,6 +24,10 @@ an evaluation from its last question; a rerun must repeat the settings recorded 
     python benchmarks/bench_learning_svamp.py --method sft --sft_dir outputs/bench-ppo/sft \\
         --output_dir outputs/bench-sft-more                                                    # a control
 
+With `--lora_r R` the RL stage (or the SFT control) trains a LoRA adapter of rank R (no dropout: a rollout's
+log-probabilities and the update's must come from the same function) on every linear layer of the frozen warm-up;
+the adapter is saved in the method's folder and merged into the warm-up for the evaluation.
+
 Sampled completions per rollout: `--batch_size * --num_mini_batches`; every method sees the same number of training
 samples per rollout (`--rollouts` fixes the budget in samples, `--rl_minutes` in time). PPO, GRPO and online
 self-training pass twice over each rollout (`--batch_size` per optimizer step), SFT once.
@@ -111,6 +115,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--max_sequence_kl", type=float, default=None)
     add("--num_generations", type=int, default=4, help="GRPO only: samples per question")
     add("--max_completion_length", type=int, default=160)
+    add(
+        "--lora_r", type=int, default=0,
+        help="train the RL stage (or the SFT control) as a LoRA adapter of this rank on the warm-up, frozen (0: all "
+        "weights); the reference model is then the warm-up itself, and a checkpoint holds only the adapter, the value "
+        "head and their optimizer state",
+    )  # fmt: skip
+    add("--lora_alpha", type=float, default=None, help="LoRA's scale numerator (default: 2 x --lora_r, as TRL's)")
+    add("--lora_target_modules", default="all-linear", help="modules LoRA adapts (PEFT's target_modules)")
     add("--save_every", type=int, default=4, help="rollouts between checkpoints")
     add("--eval_batch_size", type=int, default=64)
     add(
@@ -156,7 +168,7 @@ def main(argv=None) -> dict:
         timings[f"eval_{name}_s"] += seconds
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 
-    if not os.path.isfile(os.path.join(rl_dir, "config.json")):
+    if not saved_model(rl_dir):
         _train(args, sft_dir, rl_dir, rl_rows)
     wall_clock = _load_json(os.path.join(rl_dir, WALL_CLOCK_FILE))
     if wall_clock is not None:  # read even when training ended in an earlier invocation
@@ -214,7 +226,12 @@ def check_settings(args) -> None:
     if recorded is None:
         _save_json(path, settings)
         return
-    changed = {key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key)}
+    defaults = vars(parse_args([]))  # a setting added since the folder was made counts as unchanged at its default
+    changed = {
+        key
+        for key in settings.keys() | recorded.keys()
+        if settings.get(key) != recorded.get(key) and not (key not in recorded and settings[key] == defaults.get(key))
+    }
     if changed:
         differences = "; ".join(
             f"--{key} {recorded.get(key)!r} there, {settings.get(key)!r} now" for key in sorted(changed)
@@ -233,6 +250,37 @@ def stage_dirs(args) -> tuple[str, str]:
     if os.path.abspath(rl_dir) == os.path.abspath(sft_dir):
         raise ValueError(f"--sft_dir {args.sft_dir} is where the {args.method} stage saves its model: use another")
     return sft_dir, rl_dir
+
+
+def saved_model(folder: str) -> bool:
+    """Whether a stage's model is saved in `folder`: a whole model (`config.json`) or a LoRA adapter."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in ("config.json", "adapter_config.json"))
+
+
+def lora_config(args):
+    """PEFT's `LoraConfig` of `--lora_r` (None for training all weights)."""
+    if not args.lora_r:
+        return None
+    if args.lora_r < 0:
+        raise SystemExit(f"--lora_r {args.lora_r}: a rank must be positive (0: no adapter).")
+    from peft import LoraConfig
+
+    alpha = args.lora_alpha if args.lora_alpha is not None else 2 * args.lora_r
+    return LoraConfig(
+        r=args.lora_r, lora_alpha=alpha, lora_dropout=0.0, target_modules=args.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )  # fmt: skip
+
+
+def load_policy(model_dir: str, dtype):
+    """The model saved in `model_dir` for evaluation; a LoRA adapter is merged into the model it was trained on."""
+    from transformers import AutoModelForCausalLM
+
+    if os.path.isfile(os.path.join(model_dir, "adapter_config.json")):
+        from peft import AutoPeftModelForCausalLM
+
+        return AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype=dtype).merge_and_unload()
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
 
 
 def question_ranges(args, n_train: int) -> tuple[range, range, range]:
@@ -339,6 +387,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         use_cpu=True, gradient_checkpointing=False, seed=args.seed, bf16=use_bf16(args),
     )  # fmt: skip
     callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)]
+    peft_config = lora_config(args)
     if args.method == "ppo":
         from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
 
@@ -351,7 +400,12 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             mask_truncated_completions=bool(args.mask_truncated_completions), max_sequence_kl=args.max_sequence_kl,
         )  # fmt: skip
         trainer = ReFTPPOTrainer(
-            model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
+            model=model,
+            args=config,
+            train_dataset=rows,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            peft_config=peft_config,
         )
     elif args.method == "grpo":
         from trl import GRPOConfig, GRPOTrainer
@@ -370,7 +424,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         )  # fmt: skip
         trainer = BF16GenerationGRPOTrainer(
             model=model, reward_funcs=get_reward("svamp", args.cot), args=config, train_dataset=rows,
-            processing_class=tokenizer, callbacks=callbacks,
+            processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config,
         )  # fmt: skip
     elif args.method == "online_st":
         from reft_trl import OnlineSelfTrainingConfig, OnlineSelfTrainingTrainer
@@ -393,7 +447,12 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             mask_truncated_completions=bool(args.mask_truncated_completions),
         )  # fmt: skip
         trainer = BF16GenerationOnlineSelfTrainingTrainer(
-            model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
+            model=model,
+            args=config,
+            train_dataset=rows,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            peft_config=peft_config,
         )
     else:
         from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
@@ -403,7 +462,12 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             lr_scheduler_type="constant",
         )  # fmt: skip
         trainer = ReFTSFTTrainer(
-            model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks
+            model=model,
+            args=config,
+            train_dataset=rows,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            peft_config=peft_config,
         )
     return trainer, tokenizer
 
@@ -451,7 +515,7 @@ def _evaluate_splits(args, model_dir, name, datasets: dict) -> tuple[dict, float
     """Greedy correctness per question (in dataset order) on each of `args.splits` (`datasets` maps a split to its
     questions), and the seconds spent evaluating (0 for evaluations already complete)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from reft_trl.evaluation import evaluate
     from reft_trl.evaluation.report import read_predictions
@@ -469,7 +533,7 @@ def _evaluate_splits(args, model_dir, name, datasets: dict) -> tuple[dict, float
             started = time.perf_counter()
             if model is None:
                 dtype = torch.bfloat16 if use_bf16(args) else torch.float32
-                model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+                model = load_policy(model_dir, dtype)
             evaluate(
                 model, tokenizer, rows, "svamp", args.cot, mode="greedy", max_new_tokens=args.max_completion_length,
                 batch_size=args.eval_batch_size, output_dir=folder, backend="hf", hf_decoding=args.hf_decoding,

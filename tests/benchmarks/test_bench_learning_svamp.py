@@ -276,3 +276,69 @@ def test_only_the_chosen_splits_are_evaluated_and_a_rerun_adds_the_test_set(benc
     bench.check_settings(both)  # accepted: only what is evaluated changes
     results, _ = bench._evaluate_splits(both, warm_up, "warm-up", {"test": rows, "dev": rows})
     assert set(results) == {"test", "dev"} and evaluated == ["dev", "test"]
+
+
+def test_a_folder_made_before_a_setting_existed_resumes_with_that_setting_at_its_default(bench, tmp_path):
+    import json
+
+    bench.check_settings(bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "16"]))
+    path = tmp_path / bench.SETTINGS_FILE
+    older = {key: value for key, value in json.loads(path.read_text()).items() if not key.startswith("lora_")}
+    path.write_text(json.dumps(older))
+    bench.check_settings(bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "16"]))
+    with pytest.raises(SystemExit, match="--lora_r None there, 4 now"):
+        bench.check_settings(bench.parse_args(["--output_dir", str(tmp_path), "--rollouts", "16", "--lora_r", "4"]))
+
+
+def test_ppo_with_lora_trains_an_adapter_and_the_value_head_on_the_frozen_warm_up(bench, warm_up, tmp_path):
+    """Only the adapter and the value head train; the stage counts as done once the adapter is saved, with the value
+    head beside it; the evaluation loads the warm-up with the adapter merged, a plain causal LM."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from reft_trl.data import load_task
+
+    args = bench.parse_args(
+        ["--method", "ppo", "--cot", "pcot", "--output_dir", str(tmp_path / "bench"), "--rollouts", "1",
+         "--batch_size", "2", "--num_mini_batches", "1", "--max_completion_length", "6", "--lora_r", "2",
+         "--precision", "fp32"]
+    )  # fmt: skip
+    rows = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=True).select(range(2))
+    trainer, _ = bench._build_trainer(args, warm_up, str(tmp_path / "built"), rows)
+    trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
+    assert all("lora_" in name or "v_head" in name for name in trainable)
+    assert any("lora_" in name for name in trainable) and any("v_head" in name for name in trainable)
+    lora = trainer.model.peft_config["default"]
+    assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (2, 4, 0.0)
+
+    output_dir = str(tmp_path / "bench" / "ppo")
+    bench._train(args, warm_up, output_dir, rows)
+    assert bench.saved_model(output_dir) and not os.path.isfile(os.path.join(output_dir, "config.json"))
+    assert os.path.isfile(os.path.join(output_dir, "value_head.safetensors"))
+    merged = bench.load_policy(output_dir, torch.float32)
+    assert type(merged) is type(AutoModelForCausalLM.from_pretrained(warm_up))
+    assert not any("lora_" in name for name, _ in merged.named_parameters())
+
+
+def test_the_sft_control_with_lora_moves_only_the_adapted_layers_once_merged(bench, warm_up, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from reft_trl.data import load_task
+
+    args = bench.parse_args(
+        ["--method", "sft", "--cot", "pcot", "--output_dir", str(tmp_path / "bench"), "--rollouts", "1",
+         "--batch_size", "2", "--num_mini_batches", "1", "--learning_rate", "1e-2", "--lora_r", "2",
+         "--precision", "fp32"]
+    )  # fmt: skip
+    rows = load_task("svamp", cot="pcot", split="train").select(range(2))
+    output_dir = str(tmp_path / "bench" / "continued-sft")
+    bench._train(args, warm_up, output_dir, rows)
+    merged = bench.load_policy(output_dir, torch.float32)
+    original = AutoModelForCausalLM.from_pretrained(warm_up)
+    moved = [
+        name
+        for (name, a), (_, b) in zip(merged.named_parameters(), original.named_parameters())
+        if not torch.equal(a, b)
+    ]
+    assert moved and all(".layers." in name for name in moved)  # adapted linear layers; embeddings untouched
