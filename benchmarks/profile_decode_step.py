@@ -7,13 +7,16 @@ This splits the step, on B real SVAMP P-CoT prompts (left-padded as `reft_trl.ge
 - `loop`: the same decode as a bare Python loop (model forward with its cache, then `torch.multinomial`): what
   `generate`'s own machinery (logits processors, stopping criteria, cache bookkeeping) adds is the difference;
 - `forward`: the model's forward alone on one new token per row, the cache cropped back after each call (no
-  sampling): the model's share;
+  sampling): the model's share (attending to the prompt plus one position throughout, where the others' caches grow
+  by one position a step; the crop's own cost included);
 - `forward` with `torch.set_num_threads(1)`: whether the 2-thread pool's fork and join costs more than it saves on
   matmuls this small;
 - `torch.profiler` over `--profile_steps` forwards: the operators by self CPU time, and how many run per step.
 
 Each in turn, in one process, for each precision asked (`autocast`: float32 weights under bf16 autocast, the rollouts'
-default; `bf16`: bfloat16 weights; `fp32`). Run it alone on the machine:
+default; `bf16`: bfloat16 weights; `fp32`). Under `autocast` one context spans every measurement, so the weights'
+bf16 casts are made once (a rollout's `generate` makes them once per call, a cost spread over its steps and not
+counted here). Run it alone on the machine:
 
     python benchmarks/profile_decode_step.py                              # B = 8, autocast and bf16
     python benchmarks/profile_decode_step.py --model path/to/tiny --new_tokens 4 --repeats 1 --profile_steps 2  # smoke
@@ -50,7 +53,11 @@ def parse_args(argv=None):
     parser.add_argument("--profile_steps", type=int, default=16)
     parser.add_argument("--top", type=int, default=15, help="Operators listed from the profile.")
     parser.add_argument("--output_dir", default=str(RESULTS_DIR))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "new_tokens", "repeats", "profile_steps", "top"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
 
 
 def prompts(tokenizer, batch_size: int):
@@ -89,9 +96,10 @@ def prefill(model, input_ids, attention_mask):
     return cache, out.logits[:, -1], attention_mask, positions[:, -1:] + 1
 
 
-def time_generate(model, input_ids, attention_mask, new_tokens: int, pad_id: int) -> float:
-    """Seconds per decode step of `generate` (sampling, `new_tokens` decode steps after the prefill): a logits
-    processor stamps the clock after every forward, and the decode is the time between the first stamp and the last."""
+def time_generate(model, input_ids, attention_mask, new_tokens: int, pad_id: int) -> tuple[float, int]:
+    """Seconds per decode step of `generate` (sampling, `new_tokens` decode steps after the prefill) and the number of
+    steps timed: a logits processor stamps the clock after every forward, and the decode is the time between the first
+    stamp (the prefill's) and the last."""
     from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
     stamps = []
@@ -109,18 +117,19 @@ def time_generate(model, input_ids, attention_mask, new_tokens: int, pad_id: int
         input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
         logits_processor=LogitsProcessorList([Stamp()]),
     )  # fmt: skip
-    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1), len(stamps) - 1
 
 
-def decode_loop(model, input_ids, attention_mask, new_tokens: int, choose: str = "sample"):
+def decode_loop(model, input_ids, attention_mask, new_tokens: int, choose: str = "sample", keep_logits=False):
     """A bare decode loop: forward on the last token with the cache, then the next token drawn (`choose="sample"`,
     temperature 1) or taken greedily (`"greedy"`); with `"none"` the same token is fed again and the cache cropped
     back after every forward (the forward alone). `new_tokens` decode forwards after the prefill, as `time_generate`
-    times. Returns (seconds per decode step, the tokens chosen: [B, new_tokens + 1], the first from the prefill)."""
+    times. Returns (seconds per decode step, the tokens chosen: [B, new_tokens + 1], the first from the prefill, and
+    with `keep_logits` the last position's logits of the prefill and of each decode step, else None)."""
     cache, logits, mask, position = prefill(model, input_ids, attention_mask)
     kwargs = forward_kwargs(model, cache)
     token = logits.argmax(-1, keepdim=True) if choose == "greedy" else torch.multinomial(softmax(logits), 1)
-    tokens, one = [token], torch.ones_like(token)
+    tokens, one, kept = [token], torch.ones_like(token), [logits] if keep_logits else None
     start = time.perf_counter()
     for _ in range(new_tokens):
         step_mask = torch.cat([mask, one], dim=1)
@@ -129,11 +138,13 @@ def decode_loop(model, input_ids, attention_mask, new_tokens: int, choose: str =
             cache.crop(-1)
             continue
         logits = out.logits[:, -1]
+        if keep_logits:
+            kept.append(logits)
         token = logits.argmax(-1, keepdim=True) if choose == "greedy" else torch.multinomial(softmax(logits), 1)
         tokens.append(token)
         mask, position = step_mask, position + 1
     seconds = time.perf_counter() - start
-    return seconds / new_tokens, torch.cat(tokens, dim=1)
+    return seconds / new_tokens, torch.cat(tokens, dim=1), kept
 
 
 def softmax(logits):
@@ -173,7 +184,7 @@ def measure(model, tokenizer, args, autocast: bool) -> dict:
     with torch.no_grad(), precision:
         decode_loop(model, input_ids, attention_mask, 4)  # warm-up: allocations, oneDNN primitives
         kinds = {
-            "generate": lambda: time_generate(model, input_ids, attention_mask, args.new_tokens, pad_id),
+            "generate": lambda: time_generate(model, input_ids, attention_mask, args.new_tokens, pad_id)[0],
             "loop": lambda: decode_loop(model, input_ids, attention_mask, args.new_tokens)[0],
             "forward": lambda: decode_loop(model, input_ids, attention_mask, args.new_tokens, choose="none")[0],
         }

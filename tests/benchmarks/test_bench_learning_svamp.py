@@ -309,13 +309,13 @@ def test_ppo_with_lora_trains_an_adapter_and_the_value_head_on_the_frozen_warm_u
     assert all("lora_" in name or "v_head" in name for name in trainable)
     assert any("lora_" in name for name in trainable) and any("v_head" in name for name in trainable)
     lora = trainer.model.peft_config["default"]
-    assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (2, 4, 0.0)
+    assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (2, 32.0, 0.0)
 
     output_dir = str(tmp_path / "bench" / "ppo")
     bench._train(args, warm_up, output_dir, rows)
     assert bench.saved_model(output_dir) and not os.path.isfile(os.path.join(output_dir, "config.json"))
     assert os.path.isfile(os.path.join(output_dir, "value_head.safetensors"))
-    merged = bench.load_policy(output_dir, torch.float32)
+    merged = bench.load_policy(output_dir, torch.float32, warm_up_dir=warm_up)
     assert type(merged) is type(AutoModelForCausalLM.from_pretrained(warm_up))
     assert not any("lora_" in name for name, _ in merged.named_parameters())
 
@@ -334,7 +334,7 @@ def test_the_sft_control_with_lora_moves_only_the_adapted_layers_once_merged(ben
     rows = load_task("svamp", cot="pcot", split="train").select(range(2))
     output_dir = str(tmp_path / "bench" / "continued-sft")
     bench._train(args, warm_up, output_dir, rows)
-    merged = bench.load_policy(output_dir, torch.float32)
+    merged = bench.load_policy(output_dir, torch.float32, warm_up_dir=warm_up)
     original = AutoModelForCausalLM.from_pretrained(warm_up)
     moved = [
         name
@@ -342,3 +342,19 @@ def test_the_sft_control_with_lora_moves_only_the_adapted_layers_once_merged(ben
         if not torch.equal(a, b)
     ]
     assert moved and all(".layers." in name for name in moved)  # adapted linear layers; embeddings untouched
+    # In bf16: merged in float32, then cast (a merge into bf16 weights would drop updates under half a bf16 step)
+    merged_bf16 = bench.load_policy(output_dir, torch.bfloat16, warm_up_dir=warm_up)
+    assert all(
+        a.dtype == torch.bfloat16 and torch.equal(a, b.to(torch.bfloat16))
+        for a, b in zip(merged_bf16.parameters(), merged.parameters())
+    )
+    with pytest.raises(ValueError, match="LoRA adapter"):
+        bench.load_policy(output_dir, torch.float32)
+
+
+def test_lora_settings_without_a_rank_are_refused(bench):
+    bench.check_lora(bench.parse_args(["--lora_r", "1", "--lora_alpha", "8"]))
+    with pytest.raises(SystemExit, match="--lora_alpha set without --lora_r"):
+        bench.check_lora(bench.parse_args(["--lora_alpha", "8"]))
+    with pytest.raises(SystemExit, match="must be positive"):
+        bench.check_lora(bench.parse_args(["--lora_r", "-1"]))

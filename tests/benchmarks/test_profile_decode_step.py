@@ -19,19 +19,26 @@ def script():
     return load_script(SCRIPT)
 
 
-def test_the_bare_loop_decodes_what_generate_decodes(script, tokenizer):
-    """Left-padded prompts of different lengths: positions and mask as `generate` builds them, else tokens differ."""
+def test_the_bare_loop_computes_what_generate_computes(script, tokenizer, monkeypatch):
+    """Left-padded prompts of different lengths: the same logits at every step as `generate`'s (positions and mask as
+    it builds them), and different ones when the positions are off by one (the comparison can tell)."""
     model = tiny_llama(len(tokenizer), tie_word_embeddings=False).eval()
     input_ids, attention_mask = script.prompts(tokenizer, 3)
     assert (attention_mask == 0).any()  # the prompts differ in length: padding is exercised
     with torch.no_grad():
-        _, tokens = script.decode_loop(model, input_ids, attention_mask, 5, choose="greedy")
+        _, tokens, logits = script.decode_loop(model, input_ids, attention_mask, 5, choose="greedy", keep_logits=True)
         expected = model.generate(
             input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=6, min_new_tokens=6, do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )[:, input_ids.shape[1]:]  # fmt: skip
-    assert tokens.shape == (3, 6)
-    assert torch.equal(tokens, expected)
+            pad_token_id=tokenizer.pad_token_id, output_logits=True, return_dict_in_generate=True,
+        )  # fmt: skip
+        assert torch.equal(tokens, expected.sequences[:, input_ids.shape[1] :])
+        assert len(logits) == len(expected.logits) == 6
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(logits, expected.logits))
+
+        prefill = script.prefill
+        monkeypatch.setattr(script, "prefill", lambda *a: (*prefill(*a)[:3], prefill(*a)[3] + 1))
+        _, _, shifted = script.decode_loop(model, input_ids, attention_mask, 5, choose="greedy", keep_logits=True)
+        assert not torch.allclose(shifted[1], expected.logits[1], atol=1e-5)
 
 
 def test_the_forward_alone_leaves_the_cache_at_the_prompt(script, tokenizer, monkeypatch):
@@ -44,9 +51,17 @@ def test_the_forward_alone_leaves_the_cache_at_the_prompt(script, tokenizer, mon
     prefilled = (cache, torch.zeros(2, len(tokenizer)), attention_mask, torch.zeros(2, 1, dtype=torch.long))
     monkeypatch.setattr(script, "prefill", lambda *args: prefilled)
     with torch.no_grad():
-        seconds, tokens = script.decode_loop(model, input_ids, attention_mask, 3, choose="none")
+        _, tokens, kept = script.decode_loop(model, input_ids, attention_mask, 3, choose="none")
     assert seen == [-1] * 3 and cache.get_seq_length() == input_ids.shape[1]
-    assert seconds > 0 and tokens.shape == (2, 1)
+    assert tokens.shape == (2, 1) and kept is None
+
+
+def test_generate_is_timed_over_its_decode_steps(script, tokenizer):
+    model = tiny_llama(len(tokenizer)).eval()
+    input_ids, attention_mask = script.prompts(tokenizer, 2)
+    with torch.no_grad():
+        seconds, steps = script.time_generate(model, input_ids, attention_mask, 4, tokenizer.pad_token_id)
+    assert steps == 4 and seconds > 0
 
 
 def test_a_tiny_run_writes_the_split_and_the_profile(script, tokenizer, tmp_path):
@@ -62,8 +77,8 @@ def test_a_tiny_run_writes_the_split_and_the_profile(script, tokenizer, tmp_path
     for name in ("autocast", "bf16"):
         result = report["results"][name]
         assert all(result[f"{kind}_ms"] > 0 for kind in ("generate", "loop", "forward", "forward_1_thread"))
+        assert result["threads"] == torch.get_num_threads()  # restored after the 1-thread measurement
         profile = result["profile"]
         assert len(profile["top"]) == 4 and profile["operator_calls_per_step"] > 0
-        times = [row["self_us_per_step"] for row in profile["top"]]
-        assert times == sorted(times, reverse=True) and profile["self_cpu_us_per_step"] >= sum(times)
+        assert {"op", "calls_per_step", "self_us_per_step"} <= set(profile["top"][0])
         assert f"| {name} |" in report["table"]
