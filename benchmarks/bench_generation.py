@@ -565,12 +565,18 @@ def main(argv=None) -> dict:
         "results": results,
         "table": table,
     }
-    os.makedirs(args.output_dir, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    output = Path(args.output_dir) / f"generation_{Path(path).name}_{stamp}.json"
-    output.write_text(json.dumps(report, indent=2))
+    output = write_report(report, args.output_dir, f"generation_{Path(path).name}")
     print(f"[bench] wrote {output}")
     return report
+
+
+def write_report(report: dict, output_dir: str, prefix: str) -> Path:
+    """`report` as JSON in `output_dir`, named `prefix` and the UTC time: `<prefix>_YYYYMMDD-HHMMSS.json`."""
+    os.makedirs(output_dir, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    output = Path(output_dir) / f"{prefix}_{stamp}.json"
+    output.write_text(json.dumps(report, indent=2))
+    return output
 
 
 if __name__ == "__main__":

@@ -412,7 +412,6 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         use_cpu=True, gradient_checkpointing=False, seed=args.seed, bf16=use_bf16(args),
     )  # fmt: skip
     callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)]
-    peft_config = lora_config(args)
     if args.method == "ppo":
         from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
 
@@ -424,14 +423,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             critic_detach_backbone=bool(args.critic_detach_backbone), missing_eos_penalty=args.missing_eos_penalty,
             mask_truncated_completions=bool(args.mask_truncated_completions), max_sequence_kl=args.max_sequence_kl,
         )  # fmt: skip
-        trainer = ReFTPPOTrainer(
-            model=model,
-            args=config,
-            train_dataset=rows,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-            peft_config=peft_config,
-        )
+        trainer_class, extra = ReFTPPOTrainer, {}
     elif args.method == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
@@ -447,10 +439,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             max_completion_length=args.max_completion_length, lr_scheduler_type="constant",
             mask_truncated_completions=bool(args.mask_truncated_completions), disable_dropout=True,
         )  # fmt: skip
-        trainer = BF16GenerationGRPOTrainer(
-            model=model, reward_funcs=get_reward("svamp", args.cot), args=config, train_dataset=rows,
-            processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config,
-        )  # fmt: skip
+        trainer_class, extra = BF16GenerationGRPOTrainer, {"reward_funcs": get_reward("svamp", args.cot)}
     elif args.method == "online_st":
         from reft_trl import OnlineSelfTrainingConfig, OnlineSelfTrainingTrainer
         from reft_trl.trainers.mixed_precision_generation import MixedPrecisionGenerationMixin
@@ -471,14 +460,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             max_completion_length=args.max_completion_length, lr_scheduler_type="constant",
             mask_truncated_completions=bool(args.mask_truncated_completions),
         )  # fmt: skip
-        trainer = BF16GenerationOnlineSelfTrainingTrainer(
-            model=model,
-            args=config,
-            train_dataset=rows,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-            peft_config=peft_config,
-        )
+        trainer_class, extra = BF16GenerationOnlineSelfTrainingTrainer, {}
     else:
         from reft_trl import ReFTSFTConfig, ReFTSFTTrainer
 
@@ -486,14 +468,11 @@ def _build_trainer(args, sft_dir, output_dir, rows):
             **common, task="svamp", cot=args.cot, num_train_epochs=1000, stop_after_epoch=None, max_length=512,
             lr_scheduler_type="constant",
         )  # fmt: skip
-        trainer = ReFTSFTTrainer(
-            model=model,
-            args=config,
-            train_dataset=rows,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-            peft_config=peft_config,
-        )
+        trainer_class, extra = ReFTSFTTrainer, {}
+    trainer = trainer_class(
+        model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks,
+        peft_config=lora_config(args), **extra,
+    )  # fmt: skip
     return trainer, tokenizer
 
 

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import datetime
 import inspect
-import json
 import os
 import platform
 import shlex
@@ -38,6 +37,9 @@ import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_generation, beside this file
+from bench_generation import write_report  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "generation"
 PRECISIONS = {"autocast": (torch.float32, True), "bf16": (torch.bfloat16, False), "fp32": (torch.float32, False)}
@@ -248,10 +250,7 @@ def main(argv=None) -> dict:
         "results": results,
         "table": table,
     }
-    os.makedirs(args.output_dir, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    output = Path(args.output_dir) / f"decode_step_{stamp}.json"
-    output.write_text(json.dumps(report, indent=2))
+    output = write_report(report, args.output_dir, "decode_step")
     print(f"[profile] wrote {output}")
     return report
 
