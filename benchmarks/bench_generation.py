@@ -31,6 +31,9 @@ Variants (`VARIANTS`):
   index-based `update`; `input_outputs.py`, `build_attention_mask`). The prompts are prefilled in chunks of
   `--cb_max_batch_tokens` tokens (`CB_MAX_BATCH_TOKENS`), since one packed forward of every prompt would cost the square
   of their total length.
+- `autocast_packed`, `bf16_packed`, `bf16_shrinking_packed` (`PACKED_VARIANTS`): `autocast`, `bf16` and
+  `bf16_shrinking` with every linear layer computing from its weight packed once per call for oneDNN's kernels
+  (`reft_trl.packed_linear`); the packing is timed as part of the prefill.
 - on request: `fp32_compiled`; `bf16_compiled_autotune` (Inductor's `max-autotune-no-cudagraphs`, long to compile);
   `bf16_compiled_frozen` (Inductor's `freezing`: weights folded into the graph as constants and prepacked for
   oneDNN; valid for an evaluation only, since a rollout's weights change after every optimizer step).
@@ -90,10 +93,17 @@ VARIANTS = {
     "bf16_shrinking": ("bfloat16", "shrinking", False, None),
     "bf16_shrinking_concat": ("bfloat16", "shrinking", False, None),
     "bf16_continuous": ("bfloat16", "continuous", False, None),
+    "autocast_packed": ("float32", "dynamic", True, None),
+    "bf16_packed": ("bfloat16", "dynamic", False, None),
+    "bf16_shrinking_packed": ("bfloat16", "shrinking", False, None),
 }
 CONCATENATING_CACHE_VARIANTS = ("bf16_shrinking_concat",)
 """Variants whose shrinking loop keeps transformers' `DynamicCache` (grown by concatenation: a copy of each layer's cache
 at every step) instead of `reft_trl.kv_cache`'s in-place layers: the loop as it was before them."""
+PACKED_VARIANTS = {"autocast_packed": "autocast", "bf16_packed": "bf16", "bf16_shrinking_packed": "bf16_shrinking"}
+"""Variants whose linear layers compute from weights packed for oneDNN at the start of each call
+(`reft_trl.packed_linear.packed_linears`; the packing is timed as part of the prefill), each with the variant it is
+otherwise the same as."""
 CONTINUOUS = "continuous"
 """The decoding of transformers' continuous batching (`generate_batch`), not an `hf_decoding`."""
 DEFAULT_VARIANTS = ("autocast", "bf16", "bf16_static", "bf16_compiled")
@@ -231,9 +241,8 @@ def generation_config(name: str, model, tokenizer, max_new_tokens: int, sampled:
 def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, args=None):
     """One call of the variant's decoding: (completion token lists, steps, prefill seconds, decode seconds, total,
     mean rows per decode step or None)."""
-    from transformers import LogitsProcessorList
-
     from reft_trl.generation import grouped_kv_attention
+    from reft_trl.packed_linear import packed_linears
 
     _, hf_decoding, autocast, _ = VARIANTS[name]
     clock = StepClock()
@@ -244,19 +253,9 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
     try:
         with grad, precision, grouped_kv_attention(hf_decoding, model), concatenating_cache(name):
             start = time.perf_counter()
-            if hf_decoding == "shrinking":
-                completions = shrinking_call(model, input_ids, attention_mask, config, clock)
-            elif hf_decoding == CONTINUOUS:
-                completions = continuous_call(model, input_ids, attention_mask, config, seed, args)
-                clock.stamps = log.stamps
-            else:
-                output = model.generate(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    generation_config=config,
-                    logits_processor=LogitsProcessorList([clock]),
-                )
-                completions = output[:, input_ids.shape[1] :].tolist()
+            packing = packed_linears(model, rows=input_ids.shape[0]) if name in PACKED_VARIANTS else None
+            with packing or contextlib.nullcontext():
+                completions = _decode(hf_decoding, model, input_ids, attention_mask, config, clock, seed, args, log)
             end = time.perf_counter()
     finally:
         if log is not None:
@@ -266,6 +265,25 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
     decode = clock.stamps[-1] - clock.stamps[0]
     rows = statistics.mean(log.rows[1:]) if log is not None and len(log.rows) > 1 else None
     return completions, steps, prefill, decode, end - start, rows
+
+
+def _decode(hf_decoding, model, input_ids, attention_mask, config, clock, seed, args, log):
+    """The variant's decoding call itself: completion token lists."""
+    from transformers import LogitsProcessorList
+
+    if hf_decoding == "shrinking":
+        return shrinking_call(model, input_ids, attention_mask, config, clock)
+    if hf_decoding == CONTINUOUS:
+        completions = continuous_call(model, input_ids, attention_mask, config, seed, args)
+        clock.stamps = log.stamps
+        return completions
+    output = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        generation_config=config,
+        logits_processor=LogitsProcessorList([clock]),
+    )
+    return output[:, input_ids.shape[1] :].tolist()
 
 
 @contextlib.contextmanager
@@ -397,6 +415,8 @@ def reference_of(name: str, ran: list[str]) -> str | None:
         return None
     if name in CONCATENATING_CACHE_VARIANTS and "bf16_shrinking" in ran:
         return "bf16_shrinking"  # the same loop: only the cache differs
+    if PACKED_VARIANTS.get(name) in ran:
+        return PACKED_VARIANTS[name]  # the same decoding: only the weights' layout differs
     if dtype == "float32" and "fp32" in ran:
         return "fp32"
     return "bf16" if "bf16" in ran else None

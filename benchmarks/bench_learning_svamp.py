@@ -29,6 +29,12 @@ log-probabilities and the update's must come from the same function) on every li
 decoder blocks (PEFT's "all-linear": not `lm_head`, tied to the embeddings); the adapter is saved in the method's
 folder and, for the evaluation, merged in float32 into the warm-up this run names (`--sft_dir` or its own `sft/`).
 
+A run longer than a session: `--stop_after_minutes M` pauses the RL stage with a checkpoint after M minutes of this
+invocation's training, the model left unsaved, so the same command resumes it; the method folder's last
+`checkpoint-N/` (with LoRA a few MB: adapter, value head, optimizer state) and its `wall_clock.json` are all a next
+machine needs besides the warm-up. `--rl_precision` sets the RL stage's precision apart from `--precision` (the
+warm-up's and the evaluations'): a float32 warm-up trains again to the same greedy answers on other processors.
+
 Sampled completions per rollout: `--batch_size * --num_mini_batches`; every method sees the same number of training
 samples per rollout (`--rollouts` fixes the budget in samples, `--rl_minutes` in time). PPO, GRPO and online
 self-training pass twice over each rollout (`--batch_size` per optimizer step), SFT once.
@@ -94,6 +100,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="auto: bf16 autocast where the CPU computes bf16 natively (AVX512-BF16, AMX), else float32; fp32 or bf16 "
         "force one, e.g. to repeat on another machine a run made in the other precision",
     )  # fmt: skip
+    add(
+        "--rl_precision", choices=("auto", "fp32", "bf16"), default=None,
+        help="the RL stage's (or the SFT control's) training precision, rollouts included (default: --precision, "
+        "which then sets the warm-up's and the evaluations'): e.g. a float32 warm-up, which other processors train "
+        "again to the same weights, with a bf16 RL stage",
+    )  # fmt: skip
     # warm-up
     add("--sft_dir", default=None, help="reuse this warm-up instead of training one")
     add("--sft_epochs", type=float, default=2.0)
@@ -132,6 +144,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="modules LoRA adapts: 'all-linear', or PEFT's regular expression matched against whole module names",
     )  # fmt: skip
     add("--save_every", type=int, default=4, help="rollouts between checkpoints")
+    add(
+        "--stop_after_minutes", type=float, default=0.0,
+        help="pause the RL stage with a checkpoint once this invocation has trained this long (0: never), leaving "
+        "it unfinished: the same command resumes it (for a run longer than a session; the checkpoint can be carried "
+        "to another machine). Unlike --rl_minutes, not part of the run's settings",
+    )  # fmt: skip
     add("--eval_batch_size", type=int, default=64)
     add(
         "--hf_decoding",
@@ -177,8 +195,11 @@ def main(argv=None) -> dict:
         timings[f"eval_{name}_s"] += seconds
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
 
-    if not saved_model(rl_dir):
-        _train(args, sft_dir, rl_dir, rl_rows)
+    if not saved_model(rl_dir) and _train(args, sft_dir, rl_dir, rl_rows) is None:
+        step = (_load_json(os.path.join(rl_dir, WALL_CLOCK_FILE)) or {}).get("checkpoint_step")
+        print(f"[bench] paused after --stop_after_minutes {args.stop_after_minutes:g}, checkpoint at step {step} in "
+              f"{rl_dir}: the same command resumes it")  # fmt: skip
+        return {"paused_at_step": step}
     wall_clock = _load_json(os.path.join(rl_dir, WALL_CLOCK_FILE))
     if wall_clock is not None:  # read even when training ended in an earlier invocation
         timings["rl_s"] = wall_clock["seconds"]  # across resumes
@@ -219,7 +240,7 @@ def main(argv=None) -> dict:
 
 SETTINGS_FILE = "settings.json"
 """The settings an output folder was made with; a rerun (to resume) must repeat them."""
-FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size", "splits")
+FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size", "splits", "stop_after_minutes")
 """Settings a rerun may change: they do not change what is trained or how it is measured (`splits` only adds or
 leaves out evaluations)."""
 
@@ -352,13 +373,15 @@ def select_by_pass_rate(rows, path: str, low: float, high: float):
     return rows.select(kept)
 
 
-def use_bf16(args) -> bool:
-    """Whether training, rollouts and evaluation run in bf16 (`--precision`; auto: the CPU's native bf16)."""
-    if args.precision == "auto":
+def use_bf16(args, stage: str = "") -> bool:
+    """Whether the warm-up and the evaluations (or, with `stage="rl"`, the RL stage's training and rollouts) run in
+    bf16 (`--precision`, `--rl_precision`; auto: the CPU's native bf16)."""
+    precision = (args.rl_precision if stage == "rl" else None) or args.precision
+    if precision == "auto":
         from reft_trl.precision import cpu_supports_bf16
 
         return cpu_supports_bf16()
-    return args.precision == "bf16"
+    return precision == "bf16"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -382,12 +405,16 @@ def _warm_up(args, rows, output_dir):
     _save_json(os.path.join(os.path.dirname(output_dir), "sft_log_history.json"), trainer.state.log_history)
 
 
-def _train(args, sft_dir, output_dir, rows) -> list[dict]:
+def _train(args, sft_dir, output_dir, rows) -> list[dict] | None:
+    """Train (resuming the last checkpoint in `output_dir`) and save the model; None, with nothing saved but the
+    checkpoint, when `--stop_after_minutes` paused the stage before its end."""
     from transformers.trainer_utils import get_last_checkpoint
 
     trainer, tokenizer = _build_trainer(args, sft_dir, output_dir, rows)
     last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
     trainer.train(resume_from_checkpoint=last)
+    if any(getattr(callback, "paused", False) for callback in trainer.callback_handler.callbacks):
+        return None
     # The history first: a saved model means a finished stage, which a rerun does not repeat
     _save_json(os.path.join(args.output_dir, "log_history.json"), trainer.state.log_history)
     tokenizer.save_pretrained(output_dir)
@@ -409,9 +436,9 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         output_dir=output_dir, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=1, max_steps=args.rollouts * steps_per_rollout, logging_steps=steps_per_rollout,
         save_strategy="steps", save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none",
-        use_cpu=True, gradient_checkpointing=False, seed=args.seed, bf16=use_bf16(args),
+        use_cpu=True, gradient_checkpointing=False, seed=args.seed, bf16=use_bf16(args, "rl"),
     )  # fmt: skip
-    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir)]
+    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir, args.stop_after_minutes)]
     if args.method == "ppo":
         from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
 
@@ -466,7 +493,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
 
         config = ReFTSFTConfig(
             **common, task="svamp", cot=args.cot, num_train_epochs=1000, stop_after_epoch=None, max_length=512,
-            lr_scheduler_type="constant",
+            lr_scheduler_type="constant", save_only_model=False,  # checkpoints resume exactly, as the others'
         )  # fmt: skip
         trainer_class, extra = ReFTSFTTrainer, {}
     trainer = trainer_class(
@@ -476,10 +503,12 @@ def _build_trainer(args, sft_dir, output_dir, rows):
     return trainer, tokenizer
 
 
-def _wall_clock_limit(minutes: float, output_dir: str):
+def _wall_clock_limit(minutes: float, output_dir: str, pause_minutes: float = 0.0):
     """A callback that counts the training wall time across resumes in `output_dir/wall_clock.json` (written after
     every step; a resume starts from the time counted at the checkpoint it resumes, so redone steps count once, and a
-    fresh start from 0) and, when `minutes` is not 0, stops training (with a checkpoint) once that much has passed."""
+    fresh start from 0) and, when `minutes` is not 0, stops training (with a checkpoint) once that much has passed.
+    With `pause_minutes`, it also stops (with a checkpoint, and `paused` set: the stage is not over) once this
+    invocation has trained that long before the last step."""
     from transformers import TrainerCallback
 
     path = os.path.join(output_dir, WALL_CLOCK_FILE)
@@ -494,12 +523,19 @@ def _wall_clock_limit(minutes: float, output_dir: str):
                 key: counted[key] for key in ("checkpoint_seconds", "checkpoint_step") if key in counted
             }
             self.started = time.perf_counter()
+            self.paused = False
 
         def on_step_end(self, args, state, control, **kwargs):
             spent = self._record(state)
             if minutes and spent > 60 * minutes:
                 control.should_training_stop = True
                 control.should_save = True
+            elif (
+                pause_minutes
+                and time.perf_counter() - self.started > 60 * pause_minutes
+                and state.global_step < state.max_steps
+            ):
+                control.should_training_stop = control.should_save = self.paused = True
 
         def on_save(self, args, state, control, **kwargs):
             self._record(state, checkpoint=True)

@@ -14,9 +14,10 @@ This splits the step, on B real SVAMP P-CoT prompts (left-padded as `reft_trl.ge
 - `torch.profiler` over `--profile_steps` forwards: the operators by self CPU time, and how many run per step.
 
 Each in turn, in one process, for each precision asked (`autocast`: float32 weights under bf16 autocast, the rollouts'
-default; `bf16`: bfloat16 weights; `fp32`). Under `autocast` one context spans every measurement, so the weights'
-bf16 casts are made once (a rollout's `generate` makes them once per call, a cost spread over its steps and not
-counted here). Run it alone on the machine:
+default; `bf16`: bfloat16 weights; `fp32`; `autocast_packed` and `bf16_packed`: the first two with every linear layer
+computing from its weight packed once for oneDNN, `reft_trl.packed_linear`). Under `autocast` one context spans every
+measurement, so the weights' bf16 casts are made once (a rollout's `generate` makes them once per call, a cost spread
+over its steps and not counted here). Run it alone on the machine:
 
     python benchmarks/profile_decode_step.py                              # B = 8, autocast and bf16
     python benchmarks/profile_decode_step.py --model path/to/tiny --new_tokens 4 --repeats 1 --profile_steps 2  # smoke
@@ -41,8 +42,18 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_generation, beside this file
 from bench_generation import write_report  # noqa: E402
 
+from reft_trl.packed_linear import packed_linears  # noqa: E402
+
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "generation"
-PRECISIONS = {"autocast": (torch.float32, True), "bf16": (torch.bfloat16, False), "fp32": (torch.float32, False)}
+PRECISIONS = {
+    "autocast": (torch.float32, True, False),
+    "bf16": (torch.bfloat16, False, False),
+    "fp32": (torch.float32, False, False),
+    "autocast_packed": (torch.float32, True, True),
+    "bf16_packed": (torch.bfloat16, False, True),
+}
+"""Each precision's weights' dtype, whether it runs under bf16 autocast, and whether its linear layers compute from
+weights packed once for oneDNN (`reft_trl.packed_linear.packed_linears`)."""
 
 
 def parse_args(argv=None):
@@ -177,13 +188,14 @@ def profile_steps(model, input_ids, attention_mask, steps: int, top: int) -> dic
     }
 
 
-def measure(model, tokenizer, args, autocast: bool) -> dict:
+def measure(model, tokenizer, args, autocast: bool, packed: bool = False) -> dict:
     input_ids, attention_mask = prompts(tokenizer, args.batch_size)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     threads = torch.get_num_threads()
     result = {"prompt_tokens": int(input_ids.shape[1]), "threads": threads}
-    with torch.no_grad(), precision:
+    packing = packed_linears(model, rows=args.batch_size) if packed else contextlib.nullcontext()
+    with torch.no_grad(), precision, packing:
         decode_loop(model, input_ids, attention_mask, 4)  # warm-up: allocations, oneDNN primitives
         kinds = {
             "generate": lambda: time_generate(model, input_ids, attention_mask, args.new_tokens, pad_id)[0],
@@ -232,11 +244,11 @@ def main(argv=None) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(path)
     results = {}
     for name in args.precisions:
-        dtype, autocast = PRECISIONS[name]
+        dtype, autocast, packed = PRECISIONS[name]
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
         model.requires_grad_(autocast)  # rollouts: trained weights require grad, so autocast caches their casts
         print(f"[profile] {name} B={args.batch_size} ...", flush=True)
-        results[name] = measure(model, tokenizer, args, autocast)
+        results[name] = measure(model, tokenizer, args, autocast, packed)
         del model
     table = format_report(results, args.batch_size)
     print(table)

@@ -91,3 +91,26 @@ def test_the_concatenating_variant_runs_the_loop_with_transformers_cache(bench, 
         with torch.inference_mode(), bench.concatenating_cache(name):
             generate_shrinking(model, input_ids, torch.ones_like(input_ids), 2, [tokenizer.eos_token_id])
     assert seen == [{DynamicLayer}] * 2 + [{InPlaceLayer}] * 2
+
+
+@pytest.mark.skipif(
+    not __import__("reft_trl.packed_linear").packed_linear.can_pack(torch.nn.Linear(2, 2)),
+    reason="needs a CPU with native bf16 and oneDNN's packing ops",
+)
+def test_the_packed_variants_decode_what_their_unpacked_twins_decode(bench, tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
+    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
+    model = tmp_path / "tiny"
+    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    packed = list(bench.PACKED_VARIANTS)
+    report = bench.main(
+        ["--model", str(model), "--variants", *bench.PACKED_VARIANTS.values(), *packed, "--batch_sizes", "3",
+         "--sample_batch_sizes", "2", "--max_new_tokens", "5", "--sample_new_tokens", "3", "--skip_refresh",
+         "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    results = {(r["variant"], r["workload"]): r for r in report["results"]}
+    for name, twin in bench.PACKED_VARIANTS.items():
+        assert results[name, "greedy"]["reference"] == twin
+        assert results[name, "greedy"]["identical_share"] == 1
+        assert results[name, "sampling"]["generated_tokens"] == 2 * 3

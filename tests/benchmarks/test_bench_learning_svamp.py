@@ -138,6 +138,21 @@ def test_precision_fp32_turns_bf16_off_for_every_method_and_auto_follows_the_cpu
         assert bench.use_bf16(args) is expected
 
 
+@pytest.mark.parametrize("method", ["ppo", "sft"])
+def test_rl_precision_sets_the_rl_stage_alone(bench, warm_up, tmp_path, method):
+    from reft_trl.data import load_task
+    from reft_trl.precision import cpu_supports_bf16
+
+    rows = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=method != "sft").select(range(4))
+    for precision, rl_precision, expected in (("fp32", "auto", cpu_supports_bf16()), ("auto", "fp32", False)):
+        args = bench.parse_args(
+            ["--method", method, "--precision", precision, "--rl_precision", rl_precision, "--batch_size", "2"]
+        )
+        trainer, _ = bench._build_trainer(args, warm_up, str(tmp_path / method / rl_precision), rows)
+        assert trainer.args.bf16 is expected, (precision, rl_precision)
+        assert bench.use_bf16(args) is (precision == "auto" and cpu_supports_bf16())  # warm-up and evaluations
+
+
 def test_the_warm_up_takes_its_own_seed_and_precision_when_given(bench, tmp_path, monkeypatch):
     import reft_trl
 
@@ -358,3 +373,33 @@ def test_lora_settings_without_a_rank_are_refused(bench):
         bench.check_lora(bench.parse_args(["--lora_alpha", "8"]))
     with pytest.raises(SystemExit, match="must be positive"):
         bench.check_lora(bench.parse_args(["--lora_r", "-1"]))
+
+
+def test_a_paused_rl_stage_saves_only_its_checkpoint_and_resumes_where_it_was_carried(bench, warm_up, tmp_path):
+    """`--stop_after_minutes` leaves the stage unfinished (no model saved, so a rerun trains on); its checkpoint,
+    copied to another folder (another machine), resumes from the paused step to the end of the budget."""
+    import shutil
+    import warnings
+
+    from reft_trl.data import load_task
+
+    argv = ["--method", "sft", "--cot", "pcot", "--rollouts", "3", "--batch_size", "2", "--num_mini_batches", "1",
+            "--save_every", "3", "--lora_r", "1", "--precision", "fp32"]  # fmt: skip
+    rows = load_task("svamp", cot="pcot", split="train").select(range(4))
+    paused = bench.parse_args([*argv, "--output_dir", str(tmp_path / "bench"), "--stop_after_minutes", "1e-9"])
+    output_dir = str(tmp_path / "bench" / "continued-sft")
+    assert bench._train(paused, warm_up, output_dir, rows) is None
+    assert not bench.saved_model(output_dir)
+    assert os.listdir(output_dir) and os.path.isdir(os.path.join(output_dir, "checkpoint-1"))  # before save_every
+    assert bench._load_json(os.path.join(output_dir, bench.WALL_CLOCK_FILE))["checkpoint_step"] == 1
+    assert os.path.isfile(os.path.join(output_dir, "checkpoint-1", "optimizer.pt"))  # resumed exactly
+
+    carried = str(tmp_path / "elsewhere" / "continued-sft")
+    shutil.copytree(os.path.join(output_dir, "checkpoint-1"), os.path.join(carried, "checkpoint-1"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*holds the weights only")  # the optimizer state is there
+        history = bench._train(
+            bench.parse_args([*argv, "--output_dir", str(tmp_path / "elsewhere")]), warm_up, carried, rows
+        )
+    assert history is not None and bench.saved_model(carried)
+    assert [entry["step"] for entry in history if "loss" in entry] == [1, 2, 3]  # step 1 from before the pause

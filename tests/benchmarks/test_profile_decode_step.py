@@ -69,12 +69,12 @@ def test_a_tiny_run_writes_the_split_and_the_profile(script, tokenizer, tmp_path
     tiny_llama(len(tokenizer)).save_pretrained(model)
     tokenizer.save_pretrained(model)
     report = script.main(
-        ["--model", str(model), "--precisions", "autocast", "bf16", "--batch_size", "2", "--new_tokens", "3",
+        ["--model", str(model), "--precisions", "autocast", "bf16_packed", "--batch_size", "2", "--new_tokens", "3",
          "--repeats", "1", "--profile_steps", "2", "--top", "4", "--output_dir", str(tmp_path / "out")]
     )  # fmt: skip
     written = json.loads(next((tmp_path / "out").glob("decode_step_*.json")).read_text())
     assert written["results"] == report["results"]
-    for name in ("autocast", "bf16"):
+    for name in ("autocast", "bf16_packed"):
         result = report["results"][name]
         assert all(result[f"{kind}_ms"] > 0 for kind in ("generate", "loop", "forward", "forward_1_thread"))
         assert result["threads"] == torch.get_num_threads()  # restored after the 1-thread measurement
