@@ -145,6 +145,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     )  # fmt: skip
     add("--save_every", type=int, default=4, help="rollouts between checkpoints")
     add(
+        "--warm_up_only", action="store_true",
+        help="train the warm-up (unless it exists) and stop before evaluating it: e.g. to check it before the run goes "
+        "on. Not part of the run's settings",
+    )  # fmt: skip
+    add(
         "--stop_after_minutes", type=float, default=0.0,
         help="pause the RL stage with a checkpoint once this invocation has trained this long (0: never), leaving "
         "it unfinished: the same command resumes it (for a run longer than a session; the checkpoint can be carried "
@@ -188,6 +193,9 @@ def main(argv=None) -> dict:
     if not os.path.isfile(os.path.join(sft_dir, "config.json")):
         timings["sft_s"] = _timed(lambda: _warm_up(args, sft_rows, sft_dir))
         _save_json(os.path.join(args.output_dir, "timings.json"), timings)
+    if args.warm_up_only:
+        print(f"[bench] --warm_up_only: the warm-up is in {sft_dir}")
+        return {"warm_up": sft_dir}
     evals, datasets = {}, {"test": test, "dev": dev}
     for name, model_dir in (("warm-up", sft_dir),):
         timings[f"eval_{name}_s"] = timings.get(f"eval_{name}_s") or 0.0
@@ -240,7 +248,7 @@ def main(argv=None) -> dict:
 
 SETTINGS_FILE = "settings.json"
 """The settings an output folder was made with; a rerun (to resume) must repeat them."""
-FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size", "splits", "stop_after_minutes")
+FREE_SETTINGS = ("output_dir", "save_every", "eval_batch_size", "splits", "stop_after_minutes", "warm_up_only")
 """Settings a rerun may change: they do not change what is trained or how it is measured (`splits` only adds or
 leaves out evaluations)."""
 
@@ -438,7 +446,7 @@ def _build_trainer(args, sft_dir, output_dir, rows):
         save_strategy="steps", save_steps=args.save_every * steps_per_rollout, save_total_limit=1, report_to="none",
         use_cpu=True, gradient_checkpointing=False, seed=args.seed, bf16=use_bf16(args, "rl"),
     )  # fmt: skip
-    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir, args.stop_after_minutes)]
+    callbacks = [_wall_clock_limit(args.rl_minutes, output_dir, args.stop_after_minutes, steps_per_rollout)]
     if args.method == "ppo":
         from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
 
@@ -493,7 +501,8 @@ def _build_trainer(args, sft_dir, output_dir, rows):
 
         config = ReFTSFTConfig(
             **common, task="svamp", cot=args.cot, num_train_epochs=1000, stop_after_epoch=None, max_length=512,
-            lr_scheduler_type="constant", save_only_model=False,  # checkpoints resume exactly, as the others'
+            lr_scheduler_type="constant",
+            save_only_model=not args.lora_r,  # an adapter's checkpoint resumes exactly (optimizer state: a few MB)
         )  # fmt: skip
         trainer_class, extra = ReFTSFTTrainer, {}
     trainer = trainer_class(
@@ -503,12 +512,13 @@ def _build_trainer(args, sft_dir, output_dir, rows):
     return trainer, tokenizer
 
 
-def _wall_clock_limit(minutes: float, output_dir: str, pause_minutes: float = 0.0):
+def _wall_clock_limit(minutes: float, output_dir: str, pause_minutes: float = 0.0, steps_per_rollout: int = 1):
     """A callback that counts the training wall time across resumes in `output_dir/wall_clock.json` (written after
     every step; a resume starts from the time counted at the checkpoint it resumes, so redone steps count once, and a
     fresh start from 0) and, when `minutes` is not 0, stops training (with a checkpoint) once that much has passed.
-    With `pause_minutes`, it also stops (with a checkpoint, and `paused` set: the stage is not over) once this
-    invocation has trained that long before the last step."""
+    With `pause_minutes`, it also stops (with a checkpoint, and `paused` set: the stage is not over) at the first end
+    of a rollout (every `steps_per_rollout` optimizer steps: a rollout's position is not in a checkpoint, so a resume
+    must start a new one) after this invocation has trained that long, unless it is the last step."""
     from transformers import TrainerCallback
 
     path = os.path.join(output_dir, WALL_CLOCK_FILE)
@@ -533,6 +543,7 @@ def _wall_clock_limit(minutes: float, output_dir: str, pause_minutes: float = 0.
             elif (
                 pause_minutes
                 and time.perf_counter() - self.started > 60 * pause_minutes
+                and state.global_step % steps_per_rollout == 0
                 and state.global_step < state.max_steps
             ):
                 control.should_training_stop = control.should_save = self.paused = True

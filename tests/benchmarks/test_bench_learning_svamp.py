@@ -185,6 +185,32 @@ def test_the_wall_clock_budget_counts_time_spent_before_a_resume(bench, tmp_path
     assert bench._load_json(str(tmp_path / "wall_clock.json"))["seconds"] > 60
 
 
+def test_a_pause_waits_for_the_end_of_a_rollout_and_never_takes_the_last_step(bench, tmp_path):
+    from transformers import TrainerControl, TrainerState
+
+    callback = bench._wall_clock_limit(0.0, str(tmp_path), pause_minutes=1e-9, steps_per_rollout=4)
+    state = TrainerState(max_steps=8)
+    callback.on_train_begin(None, state, TrainerControl())
+    stops = {}
+    for step in range(1, 9):
+        state.global_step, control = step, TrainerControl()
+        callback.on_step_end(None, state, control)
+        stops[step] = control.should_training_stop and control.should_save
+    assert stops == {1: False, 2: False, 3: False, 4: True, 5: False, 6: False, 7: False, 8: False}
+
+
+def test_warm_up_only_trains_the_warm_up_and_evaluates_nothing(bench, tmp_path, monkeypatch):
+    def warm_up(args, rows, output_dir):
+        os.makedirs(output_dir)
+        open(os.path.join(output_dir, "config.json"), "w").close()
+
+    monkeypatch.setattr(bench, "_warm_up", warm_up)
+    monkeypatch.setattr(bench, "_evaluate_splits", lambda *a: pytest.fail("evaluated"))
+    result = bench.main(["--output_dir", str(tmp_path), "--warm_up_only"])
+    assert result == {"warm_up": str(tmp_path / "sft")}
+    assert "warm_up_only" not in bench._load_json(str(tmp_path / bench.SETTINGS_FILE))
+
+
 def test_rl_questions_default_to_the_warm_ups_and_can_be_fresh_ones(bench):
     ranges = bench.question_ranges(bench.parse_args([]), 1000)
     assert ranges == (range(512), range(512), range(700, 1000))

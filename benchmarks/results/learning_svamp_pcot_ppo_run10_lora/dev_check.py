@@ -37,6 +37,11 @@ def main(out: str) -> str:
     if not checkpoints:
         raise SystemExit(f"no checkpoint in {HERE / 'carry'}: run session.sh first")
     checkpoint = checkpoints[-1]
+    log = HERE / "dev_checks.md"
+    done = [line for line in log.read_text().splitlines() if line.startswith(f"| {checkpoint.name} |")]
+    if done:
+        print(done[0])
+        return done[0]
     recorded = json.loads(Path(out, bench.SETTINGS_FILE).read_text())
     args = argparse.Namespace(**{**vars(bench.parse_args([])), **recorded, "output_dir": out, "splits": ["dev"]})
     train = load_task("svamp", cot=args.cot, split="train", program_prefix_in_prompt=True)
@@ -63,7 +68,7 @@ def main(out: str) -> str:
         f"| {checkpoint.name} | {step * SAMPLES_PER_STEP:,} | {100 * sum(adapter) / len(adapter):.1f} % | "
         f"{format_paired(comparison, 'warm-up', 'ReFT')} | {time.perf_counter() - started:.0f} s |"
     )
-    with open(HERE / "dev_checks.md", "a") as handle:
+    with open(log, "a") as handle:
         handle.write(line + "\n")
     shutil.copy(Path(out, bench.SETTINGS_FILE), HERE / bench.SETTINGS_FILE)
     print(line)
