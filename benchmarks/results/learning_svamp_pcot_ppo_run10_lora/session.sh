@@ -17,6 +17,7 @@ cd "$repo"
 git diff --quiet HEAD -- reft_trl benchmarks/bench_learning_svamp.py setup.cfg \
   || { echo "$repo: uncommitted changes to the code this run uses; run from a clean clone" >&2; exit 1; }
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # this clone's reft_trl, in subprocesses too, whatever .venv holds
 mkdir -p "$out/ppo"
 last() { for d in "$1"/checkpoint-*; do if [ -d "$d" ]; then echo "${d##*-} $d"; fi; done | sort -n | tail -n 1 | cut -d' ' -f2-; }
 step() { local d; d=$(last "$1"); if [ -n "$d" ]; then echo "${d##*-}"; fi; }
