@@ -10,11 +10,14 @@ tokens against the unpacked model).
 Only bf16 computation without autograd is packed (inference and rollouts; an update needs the weights' gradients):
 a `torch.nn.Linear` with a bf16 weight, or with a float32 weight under bf16 autocast (whose cast autocast would
 otherwise make at every call of a float32 weight that does not require grad). Anything else runs the layer's own forward.
+Evaluation and sampling (`reft_trl.generation.generate` and `reft_trl.evaluation.evaluate`, `pack_weights`) and PPO's
+rollouts (`ReFTPPOConfig.rollout_pack_weights`) pack by default.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import torch
 
@@ -36,11 +39,16 @@ def can_pack(model) -> bool:
 
 
 @contextlib.contextmanager
-def packed_linears(model, rows: int = 8):
+def packed_linears(model, rows: int = 8, skip: Sequence[torch.nn.Module] = ()):
     """Within the context, every `torch.nn.Linear` of `model` computes bf16 products without autograd from its weight
     packed once for oneDNN; on leaving, the layers' own forwards are back. The weights are packed on entry: enter
-    again after they change (a rollout's context spans one call of `generate`). `rows`: the number of rows a call
-    multiplies (oneDNN's hint for the layout). On a machine where `can_pack` is False, the context changes nothing.
+    again after they change (a rollout's context spans one call of `generate`). Only layers whose products are bf16 at
+    entry are packed (a bf16 weight, or bf16 autocast already on): a float32 model outside autocast is left as it is,
+    at no cost. Layers of other classes (quantized ones, say) and layers whose forward someone has already replaced
+    are left as they are. While packed, a bf16 weight is held twice (a float32 one under autocast: once in bf16, as
+    autocast's own cast would). `rows`: the number of rows a call multiplies (oneDNN's hint for the layout). `skip`:
+    submodules left as they are (a critic attached to the policy, which decoding never calls). On a machine where
+    `can_pack` is False, the context changes nothing.
 
     >>> import torch
     >>> layer = torch.nn.Linear(4, 3).to(torch.bfloat16)
@@ -53,10 +61,12 @@ def packed_linears(model, rows: int = 8):
         yield model
         return
     patched = []
+    autocast = _bf16_autocast()
+    skipped = {id(inner) for outer in skip for inner in outer.modules()}
     try:
         with torch.no_grad():
             for module in model.modules():
-                if isinstance(module, torch.nn.Linear) and "forward" not in vars(module):
+                if id(module) not in skipped and _packable(module, autocast):
                     module.forward = _packed_forward(module, rows)
                     patched.append(module)
         yield model
@@ -74,7 +84,7 @@ def _packed_forward(layer: torch.nn.Linear, rows: int):
     def forward(x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and (x.requires_grad or layer.weight.requires_grad):
             return own(x)
-        autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        autocast = _bf16_autocast()
         if x.dtype != torch.bfloat16 and not (autocast and x.dtype == torch.float32):
             return own(x)
         if layer.weight.dtype != torch.bfloat16 and not autocast:
@@ -85,3 +95,18 @@ def _packed_forward(layer: torch.nn.Linear, rows: int):
         return out.reshape(*shape[:-1], out.shape[-1])
 
     return forward
+
+
+def _packable(module: torch.nn.Module, autocast: bool) -> bool:
+    """A plain `torch.nn.Linear` (its own class's forward, not yet replaced) whose products are bf16 now."""
+    return (
+        type(module).forward is torch.nn.Linear.forward
+        and isinstance(module, torch.nn.Linear)
+        and "forward" not in vars(module)
+        and (module.weight.dtype == torch.bfloat16 or (autocast and module.weight.dtype == torch.float32))
+    )
+
+
+def _bf16_autocast() -> bool:
+    """Whether CPU autocast to bf16 is on."""
+    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16

@@ -21,7 +21,7 @@ from reft_trl.generation import (
     resolve_backend,
 )
 from reft_trl.rewards.pcot import with_prefilled_text
-from tests.utils import tiny_llama, tiny_opt, with_system_prompt_template
+from tests.utils import PackingCount, can_pack_here, linear_layers, tiny_llama, tiny_opt, with_system_prompt_template
 
 PROMPTS = [
     "Question:\nWhat is 2 + 3?\nAnswer reasoning:\n",
@@ -170,6 +170,37 @@ def test_a_compiled_decode_step_gives_the_default_caches_greedy_tokens(tokenizer
     assert compiled == plain
     assert counters["stats"]["unique_graphs"] == 1
     assert generation._FORCE_GQA_ENV not in os.environ
+
+
+@pytest.mark.skipif(not can_pack_here(), reason="needs a CPU with native bf16 and oneDNN's packing ops")
+@pytest.mark.parametrize("hf_decoding", ["dynamic", "shrinking"])
+def test_a_bf16_model_decodes_the_same_texts_from_weights_packed_once_per_call(tokenizer, monkeypatch, hf_decoding):
+    model = tiny_llama(len(tokenizer), tie_word_embeddings=False).to(torch.bfloat16)
+    settings = dict(max_new_tokens=8, batch_size=2, show_progress=False, hf_decoding=hf_decoding)
+    unpacked = generate(model, tokenizer, PROMPTS, pack_weights=False, **settings)
+    count = PackingCount(monkeypatch)
+    assert not count.packings
+    packed = generate(model, tokenizer, PROMPTS, **settings)
+    assert packed == unpacked
+    assert count.packings == linear_layers(model)  # once for the call's three batches
+    assert count.products > 3 * linear_layers(model)
+    assert not any("forward" in vars(module) for module in model.modules())
+    assert generate(model, tokenizer, PROMPTS, pack_weights=False, **settings) == unpacked
+    assert count.packings == linear_layers(model)
+
+
+def test_packing_is_left_out_where_it_does_not_apply(monkeypatch):
+    entered = []
+    monkeypatch.setattr("reft_trl.packed_linear.packed_linears", lambda model, rows, skip: entered.append(rows))
+    model = tiny_llama(11)
+    for hf_decoding, pack_weights in (("compiled", True), ("dynamic", False)):
+        generation.packed_for_decoding(model, hf_decoding, rows=4, pack_weights=pack_weights)
+    monkeypatch.setattr(generation, "_is_vllm_engine", lambda model: True)
+    generation.packed_for_decoding(model, "dynamic", rows=4)
+    assert entered == []
+    monkeypatch.setattr(generation, "_is_vllm_engine", lambda model: False)
+    generation.packed_for_decoding(model, "shrinking", rows=4)
+    assert entered == [4]
 
 
 def test_decoding_settings_of_each_mode():

@@ -211,3 +211,40 @@ def record_scoring(monkeypatch, trainer_class):
     monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", recorded_trl_scoring)
     monkeypatch.setattr(trainer_class, "_get_per_token_logps_and_entropies", recorded_ours)
     return asked, ran
+
+
+class PackingCount:
+    """Counts oneDNN's weight packings and packed products (`reft_trl.packed_linear`), calling the real ops."""
+
+    def __init__(self, monkeypatch):
+        import torch
+
+        self.packings = self.products = 0
+        reorder, product = torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
+
+        def counted_reorder(*args):
+            self.packings += 1
+            return reorder(*args)
+
+        def counted_product(*args):
+            self.products += 1
+            return product(*args)
+
+        monkeypatch.setattr(torch.ops.mkldnn, "_reorder_linear_weight", counted_reorder)
+        monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", counted_product)
+
+
+def linear_layers(model) -> int:
+    """The number of `torch.nn.Linear` modules of `model`."""
+    import torch
+
+    return sum(isinstance(module, torch.nn.Linear) for module in model.modules())
+
+
+def can_pack_here() -> bool:
+    """Whether this machine packs weights (`reft_trl.packed_linear.can_pack`: native bf16 and oneDNN's ops)."""
+    import torch
+
+    from reft_trl.packed_linear import can_pack
+
+    return can_pack(torch.nn.Linear(2, 2))

@@ -13,7 +13,8 @@ also what `rollout_decoding="compiled"` needs under mixed precision, since a com
 float32 weights at every step (the casts are ops of the compiled graph, outside autocast's cache).
 `rollout_decoding` (`reft_trl.generation.ROLLOUT_DECODINGS`) sets transformers' cache and compilation, which TRL turns
 off, or (`"shrinking"`) replaces transformers' `generate` for the rollout with reft-trl's loop that drops each finished
-completion from the batch. vLLM rollouts are untouched (vLLM has its own dtype).
+completion from the batch. `rollout_pack_weights` has bf16 rollouts on a CPU compute from the weights packed once per
+rollout for oneDNN (`reft_trl.packed_linear`). vLLM rollouts are untouched (vLLM has its own dtype).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from ..generation import (
     generate_shrinking_as_generate,
     grouped_kv_attention,
     hf_decoding_settings,
+    packed_for_decoding,
 )
+from .value_head import VALUE_HEAD_NAME
 
 ROLLOUT_WEIGHTS = {
     "policy": "the trained weights, under the trainer's autocast when mixed precision is on",
@@ -40,10 +43,14 @@ ROLLOUT_WEIGHTS = {
 DEFAULT_ROLLOUT_WEIGHTS = "policy"
 ROLLOUT_COPY_DTYPE = "bfloat16"
 """dtype of the `"bf16_copy"` weights."""
+DEFAULT_ROLLOUT_PACK_WEIGHTS = True
+"""Rollouts' default (`rollout_pack_weights`): a decode step with packed weights measured 1.18x faster on a CPU
+(BENCHMARKS.md, "Seventh measurement"), with the same products."""
 
 
 def check_rollout_options(config) -> None:
-    """Refuse `rollout_weights` / `rollout_decoding` values that are unknown, would be ignored, or conflict.
+    """Refuse `rollout_weights`, `rollout_decoding` or `rollout_pack_weights` values that are unknown, would be
+    ignored, or conflict.
 
     Called from the config's `__post_init__` once `bf16` is resolved.
     """
@@ -51,7 +58,11 @@ def check_rollout_options(config) -> None:
         raise ValueError(f"rollout_weights={config.rollout_weights!r}; valid: {', '.join(ROLLOUT_WEIGHTS)}.")
     if config.rollout_decoding not in ROLLOUT_DECODINGS:
         raise ValueError(f"rollout_decoding={config.rollout_decoding!r}; valid: {', '.join(ROLLOUT_DECODINGS)}.")
-    defaults = {"rollout_weights": DEFAULT_ROLLOUT_WEIGHTS, "rollout_decoding": DEFAULT_ROLLOUT_DECODING}
+    defaults = {
+        "rollout_weights": DEFAULT_ROLLOUT_WEIGHTS,
+        "rollout_decoding": DEFAULT_ROLLOUT_DECODING,
+        "rollout_pack_weights": DEFAULT_ROLLOUT_PACK_WEIGHTS,
+    }
     changed = [
         f"{name}={getattr(config, name)!r}" for name, default in defaults.items() if getattr(config, name) != default
     ]
@@ -87,6 +98,15 @@ class MixedPrecisionGenerationMixin:
         """`args.rollout_weights`; a config without the field (TRL's `GRPOConfig`, online self-training) samples with
         the policy under autocast."""
         return getattr(self.args, "rollout_weights", DEFAULT_ROLLOUT_WEIGHTS)
+
+    @property
+    def _rollout_pack_weights(self) -> bool:
+        """`args.rollout_pack_weights` (a config without the field packs: GRPO's and online self-training's), off under
+        DeepSpeed or FSDP (weights gathered or sharded per forward) and with continuous batching (TRL casts the model
+        itself there)."""
+        packing = getattr(self.args, "rollout_pack_weights", DEFAULT_ROLLOUT_PACK_WEIGHTS)
+        elsewhere = ("is_deepspeed_enabled", "is_fsdp_enabled", "use_transformers_continuous_batching")
+        return packing and not any(getattr(self, name, False) for name in elsewhere)
 
     @property
     def _rollout_decoding(self) -> str:
@@ -143,8 +163,28 @@ class MixedPrecisionGenerationMixin:
         else:
             sampling = self.accelerator.autocast()
         policy = self.accelerator.unwrap_model(self.model)
-        with sampling, grouped_kv_attention(self._rollout_decoding, policy), self._shrinking_rollouts():
+        prompt_ids = args[0] if args else kwargs.get("prompt_ids", ())
+        with (
+            sampling,
+            grouped_kv_attention(self._rollout_decoding, policy),
+            self._shrinking_rollouts(),
+            self._packed_rollouts(rows=max(1, len(prompt_ids))),
+        ):
             return super()._generate_single_turn(*args, **kwargs)
+
+    def _packed_rollouts(self, rows: int):
+        """Under `rollout_pack_weights`, the model that samples (the policy or its bf16 copy, entered after the
+        sampling context so that autocast is on) computes from its weights packed for this rollout; its critic, which
+        decoding never calls, is left as it is."""
+        sampler = self.accelerator.unwrap_model(self.model_wrapped)
+        critic = getattr(sampler, VALUE_HEAD_NAME, None)
+        return packed_for_decoding(
+            sampler,
+            self._rollout_decoding,
+            rows=rows,
+            pack_weights=self._rollout_pack_weights,
+            skip=() if critic is None else (critic,),
+        )
 
     @contextlib.contextmanager
     def _shrinking_rollouts(self):

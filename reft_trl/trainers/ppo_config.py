@@ -10,7 +10,7 @@ from trl import GRPOConfig
 from ..generation import DEFAULT_ROLLOUT_DECODING, ROLLOUT_DECODINGS
 from ..precision import resolve_device_and_precision
 from .config_checks import check_field, check_generation_fields
-from .mixed_precision_generation import ROLLOUT_WEIGHTS, check_rollout_options
+from .mixed_precision_generation import DEFAULT_ROLLOUT_PACK_WEIGHTS, ROLLOUT_WEIGHTS, check_rollout_options
 from .one_generation import grpo_post_init_one_generation_allowed
 from .ppo_math import KL_ESTIMATORS
 
@@ -115,6 +115,11 @@ class ReFTPPOConfig(GRPOConfig):
         finished completion leaves the batch (the same sampling distribution; text-only, with the sampling settings
         temperature, top-k and top-p). `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under
         autocast a compiled step would cast the float32 weights again at every step.
+    rollout_pack_weights (`bool`, *optional*, defaults to `True`):
+        On a CPU with native bf16, where the rollouts compute in bf16 (under `bf16` autocast, or with the bf16 copy),
+        their linear layers compute from the weights packed for oneDNN once per rollout (`reft_trl.packed_linear`):
+        the same products, a faster decode step. Not with `rollout_decoding="compiled"`, which compiles the layers'
+        own forwards, nor under DeepSpeed or FSDP; float32 rollouts are left as they are.
 
     > Parameters that control how log-probabilities are computed
 
@@ -225,6 +230,13 @@ class ReFTPPOConfig(GRPOConfig):
             "(a cache allocated once) or 'compiled' (that cache and the decode step compiled by torch.compile); or "
             "'shrinking' (reft-trl's loop: a finished completion leaves the batch).",
             "choices": list(ROLLOUT_DECODINGS),
+        },
+    )
+    rollout_pack_weights: bool = field(
+        default=DEFAULT_ROLLOUT_PACK_WEIGHTS,
+        metadata={
+            "help": "Where rollouts compute in bf16 on a CPU with native bf16, pack the weights for oneDNN once per "
+            "rollout (the same products, faster decoding)."
         },
     )
 

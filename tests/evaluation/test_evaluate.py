@@ -14,7 +14,7 @@ from reft_trl.data import load_task
 from reft_trl.evaluation import evaluate, read_predictions
 from reft_trl.evaluation.evaluator import prompt_digest
 from reft_trl.evaluation.generation import encode_prompt
-from tests.utils import tiny_llama, with_system_prompt_template
+from tests.utils import PackingCount, can_pack_here, linear_layers, tiny_llama, with_system_prompt_template
 
 RECORD_KEYS = {
     "item_id",
@@ -156,6 +156,23 @@ def test_a_static_cache_and_a_shrinking_batch_evaluate_as_the_default_cache(toke
         completions[hf_decoding] = [record["completions"] for record in read_predictions(summary["predictions"])]
     assert completions["static"] == completions["dynamic"] == completions["shrinking"]
     assert len(completions["static"]) == len(svamp)
+
+
+@pytest.mark.skipif(not can_pack_here(), reason="needs a CPU with native bf16 and oneDNN's packing ops")
+def test_a_bf16_model_is_evaluated_alike_from_weights_packed_once(tokenizer, svamp, tmp_path, monkeypatch):
+    model = tiny_llama(len(tokenizer), tie_word_embeddings=False).to(torch.bfloat16)
+    settings = dict(max_new_tokens=8, batch_size=2, chunk_size=2)  # two rounds of one `generate` call each
+    unpacked = run(model, tokenizer, svamp, output_dir=str(tmp_path / "unpacked"), pack_weights=False, **settings)
+    count = PackingCount(monkeypatch)
+    packed = run(model, tokenizer, svamp, output_dir=str(tmp_path / "packed"), **settings)
+    assert count.packings == linear_layers(model) and count.products > 0
+    assert not any("forward" in vars(module) for module in model.modules())
+    completions = [
+        [record["completions"] for record in read_predictions(summary["predictions"])]
+        for summary in (unpacked, packed)
+    ]
+    assert completions[0] == completions[1]
+    assert len(completions[0]) == len(svamp)
 
 
 @pytest.mark.parametrize(

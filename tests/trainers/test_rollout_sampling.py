@@ -12,10 +12,12 @@ from reft_trl.trainers import mixed_precision_generation
 from reft_trl.trainers.mixed_precision_generation import copy_in_dtype, refresh_copy
 from reft_trl.trainers.ppo_config import ReFTPPOConfig
 from reft_trl.trainers.ppo_trainer import ReFTPPOTrainer
-from reft_trl.trainers.value_head import attach_value_head
+from reft_trl.trainers.value_head import VALUE_HEAD_NAME, attach_value_head
 from tests.trainers.test_ppo_trainer import SMALL_VOCAB, arithmetic_prompts, digit_share, make_args
 from tests.trainers.test_ppo_trainer import digit_trainer as make_trainer
-from tests.utils import tiny_llama
+from tests.utils import PackingCount, can_pack_here, linear_layers, tiny_llama, tiny_llama_classifier
+
+needs_packing = pytest.mark.skipif(not can_pack_here(), reason="needs a CPU with native bf16 and oneDNN's packing ops")
 
 
 def rollout(trainer, seed=0):
@@ -47,6 +49,7 @@ class ForwardCount:
         ({"rollout_decoding": "compiled", "bf16": True}, "needs rollout_weights='bf16_copy'"),
         ({"rollout_decoding": "static", "cache_implementation": "offloaded"}, "leave cache_implementation unset"),
         ({"rollout_weights": "bf16_copy", "use_vllm": True}, "would be ignored"),
+        ({"rollout_pack_weights": False, "use_vllm": True}, "rollout_pack_weights=False: .* would be ignored"),
     ],
 )
 def test_bad_rollout_options_are_refused(tmp_path, overrides, message):
@@ -56,7 +59,7 @@ def test_bad_rollout_options_are_refused(tmp_path, overrides, message):
 
 def test_rollout_options_default_to_todays_sampling(tmp_path):
     args = ReFTPPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none")
-    assert (args.rollout_weights, args.rollout_decoding) == ("policy", "dynamic")
+    assert (args.rollout_weights, args.rollout_decoding, args.rollout_pack_weights) == ("policy", "dynamic", True)
     assert make_args(tmp_path, rollout_weights="bf16_copy", rollout_decoding="compiled", bf16=True).bf16
 
 
@@ -118,6 +121,78 @@ def test_a_ppo_step_trains_with_shrinking_rollouts(tokenizer, tmp_path, monkeypa
     changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
     assert "model.layers.0.mlp.up_proj.weight" in changed
     assert calls  # the rollouts went through the shrinking loop
+
+
+@needs_packing
+@pytest.mark.parametrize(("rollout_weights", "rollout_decoding"), [("policy", "dynamic"), ("bf16_copy", "shrinking")])
+def test_bf16_rollouts_sample_alike_from_weights_packed_once_per_rollout(
+    tokenizer, tmp_path, monkeypatch, rollout_weights, rollout_decoding
+):
+    """top-k 1: the rollouts' tokens are the same with and without packing; the weights are packed once per rollout
+    (the policy under autocast, or the copy) and the sampler is left as it was."""
+    settings = dict(
+        bf16=True, rollout_weights=rollout_weights, rollout_decoding=rollout_decoding, top_k=1,
+        max_completion_length=12,
+    )  # fmt: skip
+    expected = rollout(make_trainer(tokenizer, tmp_path, rollout_pack_weights=False, **settings))
+    trainer = make_trainer(tokenizer, tmp_path, **settings)
+    count = PackingCount(monkeypatch)
+    assert rollout(trainer) == expected
+    assert rollout(trainer) == expected
+    sampler = (
+        trainer._rollout_copy if rollout_weights == "bf16_copy" else trainer.accelerator.unwrap_model(trainer.model)
+    )
+    assert count.packings == 2 * linear_layers(sampler) and count.products > 0
+    assert not any("forward" in vars(m) for m in sampler.modules() if isinstance(m, torch.nn.Linear))
+
+
+@needs_packing
+def test_float32_rollouts_are_not_packed(tokenizer, tmp_path, monkeypatch):
+    count = PackingCount(monkeypatch)
+    trainer = make_trainer(tokenizer, tmp_path, max_completion_length=6)  # float32, no autocast
+    rollout(trainer)
+    assert trainer._rollout_pack_weights and count.packings == 0
+
+
+@pytest.mark.parametrize(
+    "setting", ["is_deepspeed_enabled", "is_fsdp_enabled", "use_transformers_continuous_batching"]
+)
+def test_rollouts_are_not_packed_where_weights_are_sharded_or_cast_by_trl(tokenizer, tmp_path, monkeypatch, setting):
+    trainer = make_trainer(tokenizer, tmp_path)
+    assert trainer._rollout_pack_weights
+    monkeypatch.setattr(trainer, setting, True)
+    assert not trainer._rollout_pack_weights
+
+
+@needs_packing
+def test_a_rank_1_adapters_bf16_rollouts_sample_alike_packed_and_leave_a_separate_critic_alone(
+    tokenizer, tmp_path, monkeypatch
+):
+    """LoRA rank 1 (run 10's adapter) with a random B, so the adapter changes the tokens; a separate value model is
+    attached to the policy and never called by decoding, so it is not packed."""
+    from peft import LoraConfig
+
+    def trainer(**overrides):
+        return ReFTPPOTrainer(
+            model=tiny_llama(SMALL_VOCAB, tie_word_embeddings=False),
+            reward_funcs=digit_share,
+            args=make_args(tmp_path, bf16=True, top_k=1, max_completion_length=12, **overrides),
+            train_dataset=arithmetic_prompts(),
+            processing_class=tokenizer,
+            value_model=tiny_llama_classifier(SMALL_VOCAB, num_labels=1),
+            peft_config=LoraConfig(
+                r=1, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0, init_lora_weights=False
+            ),
+        )
+
+    expected = rollout(trainer(rollout_pack_weights=False))
+    packed = trainer()
+    count = PackingCount(monkeypatch)
+    assert rollout(packed) == expected
+    policy = packed.accelerator.unwrap_model(packed.model)
+    critic = getattr(policy, VALUE_HEAD_NAME)
+    assert linear_layers(critic) > 0
+    assert count.packings == linear_layers(policy) - linear_layers(critic)
 
 
 def test_a_bf16_copy_of_adapter_weights_is_refused(tokenizer, tmp_path):
@@ -211,5 +286,6 @@ def test_a_config_without_the_rollout_fields_samples_with_the_policy_and_default
     trainer = MixedPrecisionGenerationMixin()
     trainer.args = SimpleNamespace()
     assert (trainer._rollout_weights, trainer._rollout_decoding) == ("policy", "dynamic")
+    assert trainer._rollout_pack_weights  # packed where the rollouts compute in bf16
     trainer.args = SimpleNamespace(rollout_weights="bf16_copy", rollout_decoding="static")
     assert (trainer._rollout_weights, trainer._rollout_decoding) == ("bf16_copy", "static")
