@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO))
 SAMPLES_PER_STEP = 4  # 8 optimizer steps per rollout of 32 samples (4 mini-batches x 2 PPO epochs)
 
 
-def main(out: str) -> str:
+def main(out: str, here: Path = HERE) -> str:
+    """Check the newest checkpoint in `here`/carry (run 10's folder, or run 10b's) trained in `out`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import bench_learning_svamp as bench
     import torch
@@ -33,11 +34,11 @@ def main(out: str) -> str:
     from reft_trl.evaluation.paired import format_paired, paired_comparison
     from reft_trl.evaluation.report import read_predictions
 
-    checkpoints = sorted(HERE.glob("carry/checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
+    checkpoints = sorted(here.glob("carry/checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
     if not checkpoints:
-        raise SystemExit(f"no checkpoint in {HERE / 'carry'}: run session.sh first")
+        raise SystemExit(f"no checkpoint in {here / 'carry'}: run session.sh first")
     checkpoint = checkpoints[-1]
-    log = HERE / "dev_checks.md"
+    log = here / "dev_checks.md"
     done = [line for line in log.read_text().splitlines() if line.startswith(f"| {checkpoint.name} |")]
     if done:
         print(done[0])
@@ -49,7 +50,7 @@ def main(out: str) -> str:
     warm_up_dir = bench.stage_dirs(args)[0]
 
     warm_up = bench._evaluate_splits(args, warm_up_dir, "warm-up", {"dev": dev})[0]["dev"]  # run 9's, copied
-    folder = HERE / "eval" / checkpoint.name / "dev"
+    folder = here / "eval" / checkpoint.name / "dev"
     started = time.perf_counter()
     model = bench.load_policy(str(checkpoint), torch.float32, warm_up_dir=warm_up_dir)
     tokenizer = AutoTokenizer.from_pretrained(warm_up_dir, padding_side="left")
@@ -70,7 +71,7 @@ def main(out: str) -> str:
     )
     with open(log, "a") as handle:
         handle.write(line + "\n")
-    shutil.copy(Path(out, bench.SETTINGS_FILE), HERE / bench.SETTINGS_FILE)
+    shutil.copy(Path(out, bench.SETTINGS_FILE), here / bench.SETTINGS_FILE)
     print(line)
     return line
 

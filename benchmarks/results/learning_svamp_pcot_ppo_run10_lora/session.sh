@@ -7,11 +7,13 @@
 #   bash benchmarks/results/learning_svamp_pcot_ppo_run10_lora/session.sh MINUTES
 # then `.venv/bin/python .../dev_check.py` and commit this folder. Work files go to /work/exp-out/run10 (OUT to change
 # it). Run 9's warm-up weights (SHA-256): 523bd348... (its first machine), 78b26060... (three later trainings).
+# Run 10b's session.sh calls this one with RUN_DIR (its folder), OUT and LEARNING_RATE (the policy's) set.
 set -eo pipefail
 minutes=${1:?usage: session.sh MINUTES (of RL training this session)}
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../../.." && pwd)
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+here=${RUN_DIR:-$(cd "$(dirname "$0")" && pwd)}
 out=${OUT:-/work/exp-out/run10}
+learning_rate=${LEARNING_RATE:-1e-4}
 known="523bd34835263883 78b26060dc19e3ff"
 cd "$repo"
 git diff --quiet HEAD -- reft_trl benchmarks/bench_learning_svamp.py setup.cfg \
@@ -23,7 +25,7 @@ last() { for d in "$1"/checkpoint-*; do if [ -d "$d" ]; then echo "${d##*-} $d";
 step() { local d; d=$(last "$1"); if [ -n "$d" ]; then echo "${d##*-}"; fi; }
 bench=(.venv/bin/python benchmarks/bench_learning_svamp.py --output_dir "$out" --method ppo --cot pcot
   --train_limit 512 --dev_size 300 --precision fp32 --rl_precision auto --sft_seed 42 --sft_epochs 2
-  --sft_learning_rate 5e-5 --rollouts 500 --batch_size 8 --num_mini_batches 4 --learning_rate 1e-4 --lora_r 1
+  --sft_learning_rate 5e-5 --rollouts 500 --batch_size 8 --num_mini_batches 4 --learning_rate "$learning_rate" --lora_r 1
   --lora_alpha 32 --kl_coef 0.01 --lam 1.0 --critic_learning_rate 1e-4 --critic_warmup_rollouts 1
   --critic_detach_backbone 1 --max_completion_length 160 --save_every 2 --eval_batch_size 64 --seed 42
   --splits test dev)
