@@ -26,6 +26,12 @@ SPLITS = ("test", "dev")
 
 def read_scores(folder: str) -> dict[str, float]:
     """`item_id -> score` from the one predictions file in `folder` (plain or gzipped JSON lines)."""
+    return {item: float(record["score"]) for item, record in read_records(folder, ("score",)).items()}
+
+
+def read_records(folder: str, fields=("score",)) -> dict[str, dict]:
+    """`item_id -> record` from the one predictions file in `folder` (plain or gzipped JSON lines), each record
+    holding `fields`."""
     paths = glob.glob(os.path.join(folder, "*.predictions.jsonl")) + glob.glob(
         os.path.join(folder, "*.predictions.jsonl.gz")
     )
@@ -33,16 +39,21 @@ def read_scores(folder: str) -> dict[str, float]:
         hint = " (a run evaluated on other splits? choose them with --splits)" if not paths else ""
         raise SystemExit(f"Expected one predictions file in {folder}, found {len(paths)}: {paths}{hint}")
     opener = gzip.open if paths[0].endswith(".gz") else open
-    scores = {}
+    records = {}
     with opener(paths[0], "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
                     record = json.loads(line)
-                    scores[record["item_id"]] = float(record["score"])
+                    missing = [field for field in ("item_id", *fields) if field not in record]
+                    if missing:
+                        raise KeyError(", ".join(missing))
+                    if "score" in fields:
+                        float(record["score"])
+                    records[record["item_id"]] = record
                 except (ValueError, KeyError, TypeError) as error:
                     raise SystemExit(f"{paths[0]}, line {number}: not a prediction record ({error}).") from error
-    return scores
+    return records
 
 
 def compare(models: dict[str, str], against: list[str], splits=SPLITS) -> dict:
