@@ -74,3 +74,14 @@ def test_prints_small_p_values_in_full(script, tmp_path, capsys):
     _write(tmp_path / "b", {f"q{i}": 1.0 for i in range(20)}, compressed=False)
     script.main(["--model", f"A={tmp_path / 'a'}", "--model", f"B={tmp_path / 'b'}", "--splits", "test"])
     assert "| 20 / 0 | 1.91e-06 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("line", "why"), [('{"item_id": "q2"}', "'score'"), ('{"item_id": "q2", "score": "x"}', "could not convert")]
+)
+def test_names_the_line_of_a_broken_record(script, tmp_path, line, why):
+    (tmp_path / "a" / "test").mkdir(parents=True)
+    good = json.dumps({"item_id": "q1", "score": 1.0})
+    (tmp_path / "a" / "test" / "x.predictions.jsonl").write_text(f"{good}\n{line}\n")
+    with pytest.raises(SystemExit, match=rf"x\.predictions\.jsonl, line 2: not a prediction record \({why}"):
+        script.read_scores(str(tmp_path / "a" / "test"))
