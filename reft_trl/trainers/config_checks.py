@@ -1,4 +1,5 @@
-"""Range checks of the configs' numeric fields, so a bad setting fails at construction and not as a NaN model.
+"""Checks of the configs' fields, so a bad setting fails at construction and not as a NaN model or an option that
+silently does nothing: numeric ranges, and GRPO options that a trainer replacing GRPO's loss would ignore.
 
 >>> from types import SimpleNamespace
 >>> check_field(SimpleNamespace(gamma=0.99), "gamma", minimum=0, maximum=1)
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+
+from trl import GRPOConfig
 
 
 def check_field(
@@ -62,3 +65,43 @@ def check_generation_fields(config) -> None:
     check_field(config, "temperature", above=0)
     check_field(config, "max_completion_length", minimum=1, integer=True, optional=True)
     check_field(config, "max_prompt_length", minimum=1, integer=True, optional=True)
+
+
+ROUTER_AUX_LOSS = "router_aux_loss_coef"
+ROUTER_AUX_LOSS_REASON = "the loss adds no Mixture-of-Experts load-balancing loss; 0.0 (off) is accepted"
+
+EQUIVALENT_TO_DEFAULT = {"scale_rewards": (True,), ROUTER_AUX_LOSS: (0.0,)}
+"""Values accepted beside TRL's default: `True` is TRL's spelling of `"group"`; a zero auxiliary-loss weight is what
+a trainer without that loss does."""
+
+
+def refuse_ignored_grpo_options(config: GRPOConfig, ignored: dict[str, str]) -> None:
+    """Raise a `ValueError` naming each option of `ignored` (`name -> why it is not used`) set away from TRL's
+    default, which the config's trainer would otherwise silently ignore."""
+    defaults = GRPOConfig.__dataclass_fields__
+
+    def accepted(name: str, value) -> bool:
+        return any(value == ok for ok in (defaults[name].default, *EQUIVALENT_TO_DEFAULT.get(name, ())))
+
+    changed = [name for name in ignored if not accepted(name, getattr(config, name))]
+    if changed:
+        reasons = "; ".join(f"{name}={getattr(config, name)!r} ({ignored[name]})" for name in changed)
+        raise ValueError(
+            f"{type(config).__name__} does not use these GRPOConfig options: {reasons}. Leave them at TRL's default."
+        )
+
+
+def refuse_router_aux_loss(model, config: GRPOConfig, trainer: str) -> None:
+    """Refuse a Mixture-of-Experts model whose config has GRPO add its load-balancing loss (`router_aux_loss_coef`
+    left at None takes the model config's coefficient), since `trainer` replaces GRPO's loss and would drop it."""
+    model_config = model.config
+    text_config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    coefficient = config.router_aux_loss_coef
+    if coefficient is None:
+        coefficient = getattr(text_config, ROUTER_AUX_LOSS, 0.0) or 0.0
+    if coefficient and hasattr(text_config, "output_router_logits"):
+        raise ValueError(
+            f"{type(model).__name__} is a Mixture-of-Experts model whose config weights a load-balancing loss "
+            f"({ROUTER_AUX_LOSS}={coefficient}), which TRL adds to GRPO's loss; {trainer}'s loss does not add it. Set "
+            f"{ROUTER_AUX_LOSS}=0.0 in the config to train without it."
+        )

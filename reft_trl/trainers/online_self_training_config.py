@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..precision import resolve_device_and_precision
-from .config_checks import check_field, check_generation_fields
+from .config_checks import (
+    ROUTER_AUX_LOSS,
+    ROUTER_AUX_LOSS_REASON,
+    check_field,
+    check_generation_fields,
+    refuse_ignored_grpo_options,
+)
 from .one_generation import grpo_post_init_one_generation_allowed
 
 
@@ -122,6 +128,7 @@ class OnlineSelfTrainingConfig(GRPOConfig):
 
     def __post_init__(self):
         resolve_device_and_precision(self)
+        refuse_ignored_grpo_options(self, IGNORED_GRPO_OPTIONS)
         if self.beta != 0.0:
             raise ValueError(f"beta={self.beta}: online self-training has no KL term; leave `beta` at 0.")
         check_field(self, "keep_reward")
@@ -132,3 +139,24 @@ class OnlineSelfTrainingConfig(GRPOConfig):
         check_field(self, "max_gold_input_length", minimum=1, integer=True, optional=True)
         check_generation_fields(self)
         grpo_post_init_one_generation_allowed(self)
+
+
+_NO_RATIO = "the loss is cross-entropy on kept samples and gold chains of thought: no ratio is clipped"
+
+# GRPO options that shape GRPO's own loss or advantages; online self-training's loss uses neither, so a changed value
+# would be silently ignored. Refused instead, with the field's TRL default as the accepted value.
+IGNORED_GRPO_OPTIONS = {
+    "loss_type": "the loss is cross-entropy on the kept samples and the gold chains of thought",
+    "epsilon": _NO_RATIO,
+    "epsilon_high": _NO_RATIO,
+    "delta": _NO_RATIO,
+    "importance_sampling_level": _NO_RATIO,
+    "off_policy_mask_threshold": _NO_RATIO,
+    "scale_rewards": "samples are kept by `keep_reward`, not weighted by advantages",
+    "multi_objective_aggregation": "the score is the `reward_weights`-weighted sum of the reward functions",
+    "top_entropy_quantile": "every completion token is trained",
+    "entropy_coef": "the loss has no entropy bonus",
+    "use_adaptive_entropy": "the loss has no entropy bonus",
+    "use_liger_kernel": "Liger's patched layers are untested with this loss",
+    ROUTER_AUX_LOSS: ROUTER_AUX_LOSS_REASON,
+}

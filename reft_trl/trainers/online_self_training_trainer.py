@@ -27,6 +27,7 @@ from trl.trainer.utils import pad
 
 from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
+from .config_checks import refuse_router_aux_loss
 from .continued_prompts import ContinuedPromptsMixin
 from .default_rewards import default_reward_funcs
 from .online_self_training_config import OnlineSelfTrainingConfig
@@ -97,6 +98,7 @@ class OnlineSelfTrainingTrainer(
         check_trainer_inputs(model, train_dataset)
         args = trainer_config(args, OnlineSelfTrainingConfig, "online-self-training")
         model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
+        refuse_router_aux_loss(model, args, "OnlineSelfTrainingTrainer")
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(
             train_dataset, processing_class, args.max_prompt_length, args.chat_template_kwargs

@@ -9,7 +9,13 @@ from trl import GRPOConfig
 
 from ..generation import DEFAULT_ROLLOUT_DECODING, ROLLOUT_DECODINGS
 from ..precision import resolve_device_and_precision
-from .config_checks import check_field, check_generation_fields
+from .config_checks import (
+    ROUTER_AUX_LOSS,
+    ROUTER_AUX_LOSS_REASON,
+    check_field,
+    check_generation_fields,
+    refuse_ignored_grpo_options,
+)
 from .mixed_precision_generation import DEFAULT_ROLLOUT_PACK_WEIGHTS, ROLLOUT_WEIGHTS, check_rollout_options
 from .one_generation import grpo_post_init_one_generation_allowed
 from .ppo_math import KL_ESTIMATORS
@@ -272,7 +278,7 @@ class ReFTPPOConfig(GRPOConfig):
 
     def __post_init__(self):
         resolve_device_and_precision(self)
-        _refuse_ignored_grpo_options(self)
+        refuse_ignored_grpo_options(self, IGNORED_GRPO_OPTIONS)
         if self.beta != 0.0:
             raise ValueError(
                 f"beta={self.beta}: ReFT penalises KL inside the reward, not in the loss. Set `kl_coef` instead and "
@@ -317,8 +323,17 @@ class ReFTPPOConfig(GRPOConfig):
                 "(GRPO's `epsilon` is set from it). Set only cliprange."
             )
         self.epsilon = self.cliprange
+        steps = self.gradient_accumulation_steps * self.num_mini_batches
         if self.generation_batch_size is None and self.steps_per_generation is None:
-            self.steps_per_generation = self.gradient_accumulation_steps * self.num_mini_batches
+            self.steps_per_generation = steps
+        elif self.num_mini_batches != 1 and self.steps_per_generation != steps:
+            # set through steps_per_generation, which the user (or generation_batch_size) already fixed
+            raise ValueError(
+                f"num_mini_batches={self.num_mini_batches} with steps_per_generation={self.steps_per_generation} and "
+                f"generation_batch_size={self.generation_batch_size}: the mini-batches are steps_per_generation = "
+                f"gradient_accumulation_steps x num_mini_batches = {steps}. Set num_mini_batches alone, or leave it at "
+                "1 and set steps_per_generation or generation_batch_size."
+            )
 
         grpo_post_init_one_generation_allowed(self)
 
@@ -343,7 +358,7 @@ def uses_fused_lm_head(config: ReFTPPOConfig, device: torch.device) -> bool:
 
 
 # GRPO options that shape GRPO's own loss or advantages; ReFT's PPO computes neither, so a changed value would be
-# silently ignored. Refused instead, with the field's TRL default as the accepted value.
+# silently ignored. Refused instead (`refuse_ignored_grpo_options`), with the field's TRL default as the accepted value.
 IGNORED_GRPO_OPTIONS = {
     "loss_type": "ReFT's policy loss is PPO's clipped surrogate averaged over completion tokens",
     "epsilon_high": "the clip range is symmetric: set `cliprange`",
@@ -354,16 +369,7 @@ IGNORED_GRPO_OPTIONS = {
     "multi_objective_aggregation": "the score is the `reward_weights`-weighted sum of the reward functions, unnormalized",
     "off_policy_mask_threshold": "off-policy sequence masking is a GRPO loss option",
     "use_adaptive_entropy": "the entropy bonus is `entropy_coef`, fixed",
-    "use_liger_kernel": "Liger's fused GRPO loss would replace the PPO loss",
+    "use_liger_kernel": "Liger's patched layers are untested with the value head and the PPO loss",
     "sync_ref_model": "ReFT keeps the warm-up model as a fixed reference",
+    ROUTER_AUX_LOSS: ROUTER_AUX_LOSS_REASON,
 }
-
-
-def _refuse_ignored_grpo_options(config: GRPOConfig) -> None:
-    defaults = GRPOConfig.__dataclass_fields__
-    changed = [name for name in IGNORED_GRPO_OPTIONS if getattr(config, name) != defaults[name].default]
-    if changed:
-        reasons = "; ".join(f"{name}={getattr(config, name)!r} ({IGNORED_GRPO_OPTIONS[name]})" for name in changed)
-        raise ValueError(
-            f"ReFTPPOConfig does not use these GRPOConfig options: {reasons}. Leave them at TRL's default."
-        )

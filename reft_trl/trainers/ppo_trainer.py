@@ -45,6 +45,7 @@ from trl.trainer.utils import (
 from ..preflight import check_trainer_inputs, trainer_config
 from .atomic_checkpoints import AtomicCheckpointsMixin
 from .checkpoints import disk_full_explained, load_safetensors, require_complete_checkpoint
+from .config_checks import refuse_router_aux_loss
 from .continued_prompts import ContinuedPromptsMixin
 from .default_rewards import default_reward_funcs as _default_reward_funcs
 from .mixed_precision_generation import MixedPrecisionGenerationMixin
@@ -154,6 +155,7 @@ class ReFTPPOTrainer(
 
         # Model
         model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
+        refuse_router_aux_loss(model, args, "ReFTPPOTrainer")
 
         # Reference model: the warm-up policy, frozen. Copied before the value head or an adapter is added.
         self._reference_adapter = None

@@ -83,6 +83,31 @@ def test_config_refuses_bad_settings(tmp_path, overrides, message):
         make_args(tmp_path, **overrides)
 
 
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"loss_type": "grpo"},
+        {"epsilon": 0.1},
+        {"epsilon_high": 0.28},
+        {"delta": 2.0},
+        {"importance_sampling_level": "sequence"},
+        {"off_policy_mask_threshold": 0.5},
+        {"scale_rewards": "batch"},
+        {"multi_objective_aggregation": "normalize_then_sum"},
+        {"top_entropy_quantile": 0.2},
+        {"entropy_coef": 0.01},
+        {"use_adaptive_entropy": True},
+        {"use_liger_kernel": True},
+        {"router_aux_loss_coef": 0.01},
+    ],
+)
+def test_grpo_options_the_loss_ignores_are_refused(tmp_path, option):
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=rf"OnlineSelfTrainingConfig does not use these GRPOConfig options: {name}="):
+        make_args(tmp_path, **option)
+    make_args(tmp_path, scale_rewards=True, router_aux_loss_coef=0.0)  # TRL's "group"; the aux loss off
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Dataset checks
 

@@ -258,12 +258,34 @@ def test_truncated_completions_masked_out_weigh_nothing_in_the_ppo_loss(tokenize
         {"off_policy_mask_threshold": 0.5},
         {"use_adaptive_entropy": True},
         {"multi_objective_aggregation": "normalize_then_sum"},
+        {"use_liger_kernel": True},
+        {"sync_ref_model": True},
+        {"router_aux_loss_coef": 0.01},
     ],
 )
 def test_grpo_options_the_ppo_loss_ignores_are_refused(tmp_path, option):
     name = next(iter(option))
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"ReFTPPOConfig does not use these GRPOConfig options: {name}="):
         make_args(tmp_path, **option)
+
+
+def test_grpo_spellings_of_the_defaults_are_accepted(tmp_path):
+    args = make_args(tmp_path, scale_rewards=True, router_aux_loss_coef=0.0)  # TRL's "group"; the aux loss off
+    assert args.scale_rewards == "group" and args.router_aux_loss_coef == 0.0
+
+
+def test_a_mixture_of_experts_whose_config_adds_a_load_balancing_loss_is_refused(tokenizer, tmp_path):
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    config = MixtralConfig(vocab_size=SMALL_VOCAB, hidden_size=16, intermediate_size=16, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1, num_local_experts=2, num_experts_per_tok=1,
+                           router_aux_loss_coef=0.02)  # fmt: skip
+    moe = MixtralForCausalLM(config)
+    kwargs = dict(reward_funcs=always_one, train_dataset=arithmetic_prompts(4), processing_class=tokenizer)
+    with pytest.raises(ValueError, match=r"MixtralForCausalLM is a Mixture-of-Experts .*router_aux_loss_coef=0.02"):
+        ReFTPPOTrainer(model=moe, args=make_args(tmp_path), **kwargs)  # None takes the model config's coefficient
+    trainer = ReFTPPOTrainer(model=moe, args=make_args(tmp_path, router_aux_loss_coef=0.0), **kwargs)
+    assert trainer.aux_loss_enabled is False  # TRL agrees: no auxiliary loss to drop
 
 
 def test_critic_options_are_validated(tmp_path):
@@ -391,3 +413,15 @@ def test_an_evaluation_does_not_replace_the_rollout_being_trained_on(tokenizer, 
 def test_critic_warmup_lets_ddp_find_the_unused_backbone(tmp_path):
     assert make_args(tmp_path, critic_warmup_rollouts=2).ddp_find_unused_parameters is True
     assert make_args(tmp_path).ddp_find_unused_parameters is None
+
+
+def test_num_mini_batches_that_steps_per_generation_would_override_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"num_mini_batches=4 with steps_per_generation=2"):
+        make_args(tmp_path, num_mini_batches=4, steps_per_generation=2)
+    with pytest.raises(
+        ValueError, match=r"num_mini_batches=2 with steps_per_generation=None and generation_batch_size"
+    ):
+        make_args(tmp_path, num_mini_batches=2, generation_batch_size=8)
+    args = make_args(tmp_path, num_mini_batches=4, steps_per_generation=4)  # agreeing: as the benchmark sets both
+    assert args.steps_per_generation == 4
+    assert make_args(tmp_path, steps_per_generation=3).steps_per_generation == 3  # num_mini_batches left at 1
