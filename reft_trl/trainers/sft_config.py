@@ -143,6 +143,17 @@ class ReFTSFTConfig(SFTConfig):
                 "completion_only_loss=False would train on the question too; the ReFT warm-up learns only the chain "
                 "of thought. Leave completion_only_loss at True."
             )
+        if self.dataset_text_field == "prompt":
+            raise ValueError(
+                "dataset_text_field='prompt': TRL's SFT appends the EOS to that column, here the prompt, not the "
+                "completion. Leave dataset_text_field at 'text'."
+            )
+        if (self.dataset_kwargs or {}).get("skip_prepare_dataset"):
+            raise ValueError(
+                "dataset_kwargs={'skip_prepare_dataset': True} would train on the rows as given, with no EOS and no "
+                "completion-only loss; ReFTSFTTrainer trains on prompt-completion rows that TRL prepares. Leave it "
+                "unset (pre-tokenized data belongs to TRL's SFTTrainer)."
+            )
         check_field(self, "learning_rate", minimum=0)
         check_field(self, "warmup_steps", minimum=0)
         check_field(self, "num_train_epochs", above=0)

@@ -97,11 +97,11 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
         # Data
         if train_dataset is None:
             raise ValueError("`train_dataset` is required, e.g. reft_trl.data.load_task(task, cot, split='train').")
-        _check_prompt_completion(train_dataset, "train_dataset")
+        _check_prompt_completion(train_dataset, "train_dataset", args.dataset_text_field)
         eval_datasets = eval_dataset if isinstance(eval_dataset, dict) else {"eval_dataset": eval_dataset}
         for name, dataset in eval_datasets.items():
             if dataset is not None:
-                _check_prompt_completion(dataset, name)
+                _check_prompt_completion(dataset, name, args.dataset_text_field)
 
         # Tokenizer
         # TRL appends `tokenizer.eos_token` to every completion as text, so it must exist before TRL sees the data
@@ -110,6 +110,7 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
             model,
             eos_token=args.eos_token,
             trust_remote_code=args.trust_remote_code,
+            revision=(args.model_init_kwargs or {}).get("revision"),
             config_name=type(args).__name__,
         )
         first_row = next(iter(train_dataset))
@@ -134,7 +135,8 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
 
 
 class StopAfterEpochCallback(TrainerCallback):
-    """Stop training at the end of epoch `epoch` (the checkpoint of that epoch is still saved)."""
+    """Stop training at the end of epoch `epoch` (with `save_strategy="epoch"`, the default, that epoch's checkpoint
+    is still saved)."""
 
     def __init__(self, epoch: int):
         self.epoch = epoch
@@ -169,8 +171,9 @@ def checkpoint_for_epoch(output_dir: str | Path, epoch: int) -> str:
     )
 
 
-def _check_prompt_completion(dataset, name: str) -> None:
-    """Require `prompt` and `completion` columns with no missing or empty value; name the first bad row."""
+def _check_prompt_completion(dataset, name: str, text_field: str = "text") -> None:
+    """Require `prompt` and `completion` columns with no missing or empty value, and none of the columns that make TRL
+    read the rows another way (`_COLUMNS_TRL_READS`); name the first bad row."""
     columns = dataset.column_names or list(next(iter(dataset)))  # an IterableDataset may not know its columns
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
     if missing:
@@ -178,6 +181,14 @@ def _check_prompt_completion(dataset, name: str) -> None:
             f"{name} has no {' or '.join(map(repr, missing))} column (columns: {', '.join(columns)}). The ReFT "
             "warm-up trains on prompt-completion rows, e.g. reft_trl.data.load_task(task, cot, split='train')."
         )
+    read_otherwise = {**_COLUMNS_TRL_READS, text_field: f"TRL's SFT would append the EOS to it (dataset_text_field="
+                      f"{text_field!r}), not to the completion, so the model would not learn to stop"}  # fmt: skip
+    for column, why in read_otherwise.items():
+        if column in columns and column not in REQUIRED_COLUMNS:
+            raise ValueError(
+                f"{name} has a {column!r} column: {why}. Drop it (`dataset.remove_columns([{column!r}])`)"
+                + (" or set dataset_text_field to a name no column has." if column == text_field else ".")
+            )
     # An IterableDataset is checked on its first row only: reading it all would consume a stream.
     rows = [next(iter(dataset))] if isinstance(dataset, IterableDataset) else dataset.select_columns(REQUIRED_COLUMNS)
     for index, row in enumerate(rows):
@@ -190,6 +201,13 @@ def _check_prompt_completion(dataset, name: str) -> None:
                     f"{name} {where} has no {column!r} (value {row[column]!r}); drop or fill such rows before "
                     f"training.{hint if column == 'completion' else ''}"
                 )
+
+
+_COLUMNS_TRL_READS = {
+    "input_ids": "TRL's SFT would take the rows as already tokenized, with no EOS and no completion-only loss",
+    "labels": "TRL's SFT would train on those labels as given, not on the completion only",
+}
+"""Columns that make TRL's SFT read prompt-completion rows another way."""
 
 
 def _check_chat_template_ends_with_eos(tokenizer, row, eos_token: str | None) -> None:

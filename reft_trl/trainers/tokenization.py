@@ -18,6 +18,7 @@ def prepare_tokenizer(
     padding_side: str | None = None,
     eos_token: str | None = None,
     trust_remote_code: bool = False,
+    revision: str | None = None,
     config_name: str = "the config",
 ):
     """Load the tokenizer when missing; give it an EOS and a pad token when it has none (Galactica / OPT ships none).
@@ -28,6 +29,7 @@ def prepare_tokenizer(
         padding_side: the padding side of a tokenizer loaded here (None: the tokenizer's own).
         eos_token: an EOS token that wins over the model config's (`fill_special_tokens`).
         trust_remote_code: passed to the loaders.
+        revision: the model's revision (`model_init_kwargs["revision"]`), for the tokenizer and config loaded here.
         config_name: the config that sets `eos_token`, named in the error when no EOS can be found.
     """
     from transformers import AutoConfig, AutoTokenizer
@@ -39,30 +41,35 @@ def prepare_tokenizer(
     model_id = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "")
     if processing_class is None:
         side = {} if padding_side is None else {"padding_side": padding_side}
-        processing_class = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code, **side)
+        processing_class = AutoTokenizer.from_pretrained(
+            model_id, trust_remote_code=trust_remote_code, revision=revision, **side
+        )
     if processing_class.eos_token is not None and processing_class.pad_token is not None:
         return processing_class
     if isinstance(model, str):
-        config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code, revision=revision)
     else:
         config = model.config
     return fill_special_tokens(processing_class, config, eos_token=eos_token, config_name=config_name)
 
 
-def prepare_rollout_tokenizer(processing_class, model):
+def prepare_rollout_tokenizer(processing_class, model, **kwargs):
     """`prepare_tokenizer` for a trainer that generates rollouts (PPO, online self-training): a tokenizer loaded here
     pads on the left (`ROLLOUT_PADDING_SIDE`)."""
-    return prepare_tokenizer(processing_class, model, padding_side=ROLLOUT_PADDING_SIDE)
+    return prepare_tokenizer(processing_class, model, padding_side=ROLLOUT_PADDING_SIDE, **kwargs)
 
 
 def load_rollout_policy(model, processing_class, model_init_kwargs: dict | None):
     """`(model, tokenizer)` of a trainer that generates rollouts (PPO, online self-training): the model loaded with
-    `model_init_kwargs` when given as a path / Hub id, the tokenizer from `prepare_rollout_tokenizer`."""
+    `model_init_kwargs` when given as a path / Hub id, the tokenizer from `prepare_rollout_tokenizer` (at the same
+    revision, with the same `trust_remote_code`)."""
+    kwargs = dict(model_init_kwargs or {})
     if isinstance(model, str):
         from trl.trainer.utils import create_model_from_path
 
-        model = create_model_from_path(model, **dict(model_init_kwargs or {}))
-    return model, prepare_rollout_tokenizer(processing_class, model)
+        model = create_model_from_path(model, **kwargs)
+    loading = {key: kwargs[key] for key in ("revision", "trust_remote_code") if kwargs.get(key) is not None}
+    return model, prepare_rollout_tokenizer(processing_class, model, **loading)
 
 
 def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, config_name: str = "the config"):

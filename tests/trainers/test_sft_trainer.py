@@ -123,6 +123,8 @@ def test_docstring_helper_reports_disagreements():
         ({"completion_only_loss": False}, "Leave completion_only_loss at True"),
         ({"stop_after_epoch": 0}, "give a whole epoch >= 1"),
         ({"stop_after_epoch": 41}, "lower stop_after_epoch or raise num_train_epochs"),
+        ({"dataset_kwargs": {"skip_prepare_dataset": True}}, "Leave it unset"),
+        ({"dataset_text_field": "prompt"}, "Leave dataset_text_field at 'text'"),
     ],
 )
 def test_config_rejects_with_the_fix(tmp_path, overrides, fix):
@@ -220,6 +222,12 @@ def test_chat_template_must_end_the_turn_with_eos(tmp_path, tokenizer_path):
             "train_dataset row 1 (item_id 'x_1') has no 'completion'",
         ),
         ({"prompt": ["", "b"], "completion": ["1", "2"]}, "train_dataset row 0 has no 'prompt'"),
+        (
+            {"prompt": ["a"], "completion": ["1"], "text": ["a 1"]},
+            "has a 'text' column: TRL's SFT would append the EOS",
+        ),
+        ({"prompt": ["a"], "completion": ["1"], "labels": [[1]]}, "has a 'labels' column"),
+        ({"prompt": ["a"], "completion": ["1"], "input_ids": [[1]]}, "has a 'input_ids' column"),
     ],
 )
 def test_bad_datasets_name_the_column_and_row(tmp_path, tokenizer, columns, message):
@@ -321,3 +329,12 @@ def test_example_script_runs_from_a_recipe(tmp_path, tokenizer_path):
     assert (tmp_path / "out" / "model.safetensors").is_file()
     assert (tmp_path / "out" / "tokenizer.json").is_file()
     assert "done: 2 steps" in result.stdout and "after epoch 0.5 saved" in result.stdout  # 2 of 4 steps an epoch
+
+
+def test_a_dataset_text_field_no_column_has_leaves_a_text_column_alone(tmp_path, tokenizer):
+    rows = Dataset.from_dict({"prompt": ["Question:\n1 + 1\n"], "completion": ["2"], "text": ["notes"]})
+    with pytest.raises(ValueError, match="or set dataset_text_field to a name no column has"):
+        ReFTSFTTrainer(model=tiny_llama(256), args=_args(tmp_path), train_dataset=rows, processing_class=tokenizer)
+    args = _args(tmp_path, dataset_text_field="unused")
+    trainer = ReFTSFTTrainer(model=tiny_llama(256), args=args, train_dataset=rows, processing_class=tokenizer)
+    assert trainer.train_dataset[0]["input_ids"][-1] == tokenizer.eos_token_id  # the EOS ends the completion

@@ -112,6 +112,27 @@ def test_prepare_tokenizer_loads_the_models_tokenizer_and_fills_its_special_toke
         assert rollout.padding_side == ROLLOUT_PADDING_SIDE == "left" and rollout.name_or_path == str(model_dir)
 
 
+def test_the_tokenizer_and_config_load_at_the_models_revision(model_dir, monkeypatch):
+    import transformers
+
+    from reft_trl.trainers.tokenization import load_rollout_policy
+
+    calls = []
+    for loader in (transformers.AutoTokenizer, transformers.AutoConfig):
+        real = loader.from_pretrained.__func__
+
+        def recording(cls, *args, _real=real, **kwargs):
+            calls.append((cls.__name__, kwargs.get("revision"), kwargs.get("trust_remote_code")))
+            return _real(cls, *args, **kwargs)
+
+        monkeypatch.setattr(loader, "from_pretrained", classmethod(recording))
+    prepare_tokenizer(None, str(model_dir), revision="v1.0")  # the model dir's tokenizer lacks a pad token
+    assert calls == [("AutoTokenizer", "v1.0", False), ("AutoConfig", "v1.0", False)]
+    calls.clear()
+    load_rollout_policy(str(model_dir), None, {"revision": "v1.0"})  # a local folder ignores the revision
+    assert ("AutoTokenizer", "v1.0") in [(name, revision) for name, revision, _ in calls]
+
+
 def test_prepare_tokenizer_fills_missing_tokens_from_the_model_config(model_dir, tokenizer_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
