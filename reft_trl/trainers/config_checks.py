@@ -103,5 +103,5 @@ def refuse_router_aux_loss(model, config: GRPOConfig, trainer: str) -> None:
         raise ValueError(
             f"{type(model).__name__} is a Mixture-of-Experts model whose config weights a load-balancing loss "
             f"({ROUTER_AUX_LOSS}={coefficient}), which TRL adds to GRPO's loss; {trainer}'s loss does not add it. Set "
-            f"{ROUTER_AUX_LOSS}=0.0 in the config to train without it."
+            f"{ROUTER_AUX_LOSS}=0.0 in {type(config).__name__} to train without it."
         )

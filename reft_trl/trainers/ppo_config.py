@@ -324,18 +324,23 @@ class ReFTPPOConfig(GRPOConfig):
             )
         self.epsilon = self.cliprange
         steps = self.gradient_accumulation_steps * self.num_mini_batches
+        user_set = {
+            "steps_per_generation": self.steps_per_generation,
+            "generation_batch_size": self.generation_batch_size,
+        }
         if self.generation_batch_size is None and self.steps_per_generation is None:
             self.steps_per_generation = steps
-        elif self.num_mini_batches != 1 and self.steps_per_generation != steps:
-            # set through steps_per_generation, which the user (or generation_batch_size) already fixed
-            raise ValueError(
-                f"num_mini_batches={self.num_mini_batches} with steps_per_generation={self.steps_per_generation} and "
-                f"generation_batch_size={self.generation_batch_size}: the mini-batches are steps_per_generation = "
-                f"gradient_accumulation_steps x num_mini_batches = {steps}. Set num_mini_batches alone, or leave it at "
-                "1 and set steps_per_generation or generation_batch_size."
-            )
 
         grpo_post_init_one_generation_allowed(self)
+        if self.num_mini_batches != 1 and self.steps_per_generation != steps:
+            # the mini-batches are set through steps_per_generation, which the user (or generation_batch_size) fixed
+            given = ", ".join(f"{name}={value}" for name, value in user_set.items() if value is not None)
+            raise ValueError(
+                f"num_mini_batches={self.num_mini_batches} with {given} (steps_per_generation "
+                f"{self.steps_per_generation}): the mini-batches are steps_per_generation = gradient_accumulation_steps "
+                f"x num_mini_batches = {steps}. Set num_mini_batches alone, or leave it at 1 and set "
+                "steps_per_generation or generation_batch_size."
+            )
 
 
 def check_lm_head_scoring(config: ReFTPPOConfig) -> None:

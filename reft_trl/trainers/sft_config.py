@@ -148,12 +148,6 @@ class ReFTSFTConfig(SFTConfig):
                 "dataset_text_field='prompt': TRL's SFT appends the EOS to that column, here the prompt, not the "
                 "completion. Leave dataset_text_field at 'text'."
             )
-        if (self.dataset_kwargs or {}).get("skip_prepare_dataset"):
-            raise ValueError(
-                "dataset_kwargs={'skip_prepare_dataset': True} would train on the rows as given, with no EOS and no "
-                "completion-only loss; ReFTSFTTrainer trains on prompt-completion rows that TRL prepares. Leave it "
-                "unset (pre-tokenized data belongs to TRL's SFTTrainer)."
-            )
         check_field(self, "learning_rate", minimum=0)
         check_field(self, "warmup_steps", minimum=0)
         check_field(self, "num_train_epochs", above=0)
@@ -172,4 +166,10 @@ class ReFTSFTConfig(SFTConfig):
                     f"stop_after_epoch={self.stop_after_epoch} is beyond num_train_epochs={self.num_train_epochs}; "
                     "lower stop_after_epoch or raise num_train_epochs."
                 )
-        super().__post_init__()
+        super().__post_init__()  # turns a JSON string from the command line into the dataset_kwargs dict
+        if isinstance(self.dataset_kwargs, dict) and self.dataset_kwargs.get("skip_prepare_dataset"):
+            raise ValueError(
+                "dataset_kwargs={'skip_prepare_dataset': True} would train on the rows as given, with no EOS and no "
+                "completion-only loss; ReFTSFTTrainer trains on prompt-completion rows that TRL prepares. Leave it "
+                "unset (pre-tokenized data belongs to TRL's SFTTrainer)."
+            )

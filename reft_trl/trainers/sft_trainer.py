@@ -47,7 +47,8 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
         train_dataset (`Dataset` or `IterableDataset`):
             Prompt-completion rows, e.g. `reft_trl.data.load_task("svamp", cot="ncot")`: `prompt` is
             `"Question:\\n{question}\\nAnswer reasoning:\\n"` and `completion` the chain of thought. Plain text or
-            conversational (`template="chat"`). Other columns are ignored.
+            conversational (`template="chat"`). Other columns are ignored, except those that make TRL read the
+            rows another way (`labels`, `input_ids`, and a `text` column in plain-text rows), which are refused.
         eval_dataset (`Dataset` or `dict[str, Dataset]`, *optional*):
             Rows in the same format, for the evaluation loss.
         processing_class (`PreTrainedTokenizerBase`, *optional*):
@@ -181,8 +182,12 @@ def _check_prompt_completion(dataset, name: str, text_field: str = "text") -> No
             f"{name} has no {' or '.join(map(repr, missing))} column (columns: {', '.join(columns)}). The ReFT "
             "warm-up trains on prompt-completion rows, e.g. reft_trl.data.load_task(task, cot, split='train')."
         )
-    read_otherwise = {**_COLUMNS_TRL_READS, text_field: f"TRL's SFT would append the EOS to it (dataset_text_field="
-                      f"{text_field!r}), not to the completion, so the model would not learn to stop"}  # fmt: skip
+    read_otherwise = dict(_COLUMNS_TRL_READS)
+    if not is_conversational(next(iter(dataset))):  # TRL appends the EOS as text to non-conversational rows only
+        read_otherwise[text_field] = (
+            f"TRL's SFT would append the EOS to it (dataset_text_field={text_field!r}), not to the completion, so the "
+            "model would not learn to stop"
+        )
     for column, why in read_otherwise.items():
         if column in columns and column not in REQUIRED_COLUMNS:
             raise ValueError(

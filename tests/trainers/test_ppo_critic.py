@@ -282,7 +282,10 @@ def test_a_mixture_of_experts_whose_config_adds_a_load_balancing_loss_is_refused
                            router_aux_loss_coef=0.02)  # fmt: skip
     moe = MixtralForCausalLM(config)
     kwargs = dict(reward_funcs=always_one, train_dataset=arithmetic_prompts(4), processing_class=tokenizer)
-    with pytest.raises(ValueError, match=r"MixtralForCausalLM is a Mixture-of-Experts .*router_aux_loss_coef=0.02"):
+    with pytest.raises(
+        ValueError,
+        match=r"MixtralForCausalLM is a Mixture-of-Experts .*router_aux_loss_coef=0.02.*=0.0 in ReFTPPOConfig",
+    ):
         ReFTPPOTrainer(model=moe, args=make_args(tmp_path), **kwargs)  # None takes the model config's coefficient
     trainer = ReFTPPOTrainer(model=moe, args=make_args(tmp_path, router_aux_loss_coef=0.0), **kwargs)
     assert trainer.aux_loss_enabled is False  # TRL agrees: no auxiliary loss to drop
@@ -416,12 +419,12 @@ def test_critic_warmup_lets_ddp_find_the_unused_backbone(tmp_path):
 
 
 def test_num_mini_batches_that_steps_per_generation_would_override_is_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"num_mini_batches=4 with steps_per_generation=2"):
+    with pytest.raises(ValueError, match=r"num_mini_batches=4 with steps_per_generation=2 "):
         make_args(tmp_path, num_mini_batches=4, steps_per_generation=2)
     with pytest.raises(
-        ValueError, match=r"num_mini_batches=2 with steps_per_generation=None and generation_batch_size"
+        ValueError, match=r"num_mini_batches=2 with generation_batch_size=8 \(steps_per_generation 1\)"
     ):
-        make_args(tmp_path, num_mini_batches=2, generation_batch_size=8)
-    args = make_args(tmp_path, num_mini_batches=4, steps_per_generation=4)  # agreeing: as the benchmark sets both
-    assert args.steps_per_generation == 4
+        make_args(tmp_path, num_mini_batches=2, generation_batch_size=8)  # 8 rows per device: one step
+    assert make_args(tmp_path, num_mini_batches=2, generation_batch_size=16).steps_per_generation == 2  # agreeing
+    assert make_args(tmp_path, num_mini_batches=4, steps_per_generation=4).steps_per_generation == 4  # agreeing
     assert make_args(tmp_path, steps_per_generation=3).steps_per_generation == 3  # num_mini_batches left at 1

@@ -124,6 +124,7 @@ def test_docstring_helper_reports_disagreements():
         ({"stop_after_epoch": 0}, "give a whole epoch >= 1"),
         ({"stop_after_epoch": 41}, "lower stop_after_epoch or raise num_train_epochs"),
         ({"dataset_kwargs": {"skip_prepare_dataset": True}}, "Leave it unset"),
+        ({"dataset_kwargs": '{"skip_prepare_dataset": true}'}, "Leave it unset"),  # as the command line gives it
         ({"dataset_text_field": "prompt"}, "Leave dataset_text_field at 'text'"),
     ],
 )
