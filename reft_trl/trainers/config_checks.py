@@ -91,17 +91,14 @@ def refuse_ignored_grpo_options(config: GRPOConfig, ignored: dict[str, str]) -> 
         )
 
 
-def refuse_router_aux_loss(model, config: GRPOConfig, trainer: str) -> None:
-    """Refuse a Mixture-of-Experts model whose config has GRPO add its load-balancing loss (`router_aux_loss_coef`
-    left at None takes the model config's coefficient), since `trainer` replaces GRPO's loss and would drop it."""
-    model_config = model.config
-    text_config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
-    coefficient = config.router_aux_loss_coef
-    if coefficient is None:
-        coefficient = getattr(text_config, ROUTER_AUX_LOSS, 0.0) or 0.0
-    if coefficient and hasattr(text_config, "output_router_logits"):
+def refuse_router_aux_loss(trainer) -> None:
+    """Refuse a Mixture-of-Experts model for which TRL's GRPO set up its load-balancing loss (`aux_loss_enabled`, from
+    `router_aux_loss_coef` or, left at None, the model config's coefficient): `trainer` replaces GRPO's loss and
+    would drop it."""
+    if getattr(trainer, "aux_loss_enabled", False):
         raise ValueError(
-            f"{type(model).__name__} is a Mixture-of-Experts model whose config weights a load-balancing loss "
-            f"({ROUTER_AUX_LOSS}={coefficient}), which TRL adds to GRPO's loss; {trainer}'s loss does not add it. Set "
-            f"{ROUTER_AUX_LOSS}=0.0 in {type(config).__name__} to train without it."
+            f"{type(trainer.accelerator.unwrap_model(trainer.model)).__name__} is a Mixture-of-Experts model whose "
+            f"load-balancing loss TRL adds to GRPO's loss ({ROUTER_AUX_LOSS}={trainer.router_aux_loss_coef}); "
+            f"{type(trainer).__name__}'s loss does not add it. Set {ROUTER_AUX_LOSS}=0.0 in "
+            f"{type(trainer.args).__name__} to train without it."
         )

@@ -98,7 +98,6 @@ class OnlineSelfTrainingTrainer(
         check_trainer_inputs(model, train_dataset)
         args = trainer_config(args, OnlineSelfTrainingConfig, "online-self-training")
         model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
-        refuse_router_aux_loss(model, args, "OnlineSelfTrainingTrainer")
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(
             train_dataset, processing_class, args.max_prompt_length, args.chat_template_kwargs
@@ -116,6 +115,7 @@ class OnlineSelfTrainingTrainer(
             optimizers=optimizers,
             peft_config=peft_config,
         )
+        refuse_router_aux_loss(self)  # TRL's GRPO decides whether it would add the loss this trainer replaces
 
     # ------------------------------------------------------------------------------------------------------------
     # Rollout: sampling in eval mode, which samples to keep, and the gold chains of thought of the same questions

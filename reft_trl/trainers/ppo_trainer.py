@@ -155,7 +155,6 @@ class ReFTPPOTrainer(
 
         # Model
         model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
-        refuse_router_aux_loss(model, args, "ReFTPPOTrainer")
 
         # Reference model: the warm-up policy, frozen. Copied before the value head or an adapter is added.
         self._reference_adapter = None
@@ -192,6 +191,7 @@ class ReFTPPOTrainer(
             optimizers=optimizers,
             peft_config=peft_config,
         )
+        refuse_router_aux_loss(self)  # TRL's GRPO decides whether it would add the loss this trainer replaces
 
         # The value head trains beside a PEFT adapter, whose wrapping froze every non-adapter weight.
         policy = self.model.get_base_model() if is_peft_model(self.model) else self.model

@@ -284,7 +284,7 @@ def test_a_mixture_of_experts_whose_config_adds_a_load_balancing_loss_is_refused
     kwargs = dict(reward_funcs=always_one, train_dataset=arithmetic_prompts(4), processing_class=tokenizer)
     with pytest.raises(
         ValueError,
-        match=r"MixtralForCausalLM is a Mixture-of-Experts .*router_aux_loss_coef=0.02.*=0.0 in ReFTPPOConfig",
+        match=r"MixtralForCausalLM is a Mixture-of-Experts .*router_aux_loss_coef=0.02.*ReFTPPOTrainer.*=0.0 in ReFTPPOConfig",
     ):
         ReFTPPOTrainer(model=moe, args=make_args(tmp_path), **kwargs)  # None takes the model config's coefficient
     trainer = ReFTPPOTrainer(model=moe, args=make_args(tmp_path, router_aux_loss_coef=0.0), **kwargs)
