@@ -97,7 +97,7 @@ class OnlineSelfTrainingTrainer(
     ):
         check_trainer_inputs(model, train_dataset)
         args = trainer_config(args, OnlineSelfTrainingConfig, "online-self-training")
-        model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
+        model, processing_class = load_rollout_policy(model, processing_class, args)
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(
             train_dataset, processing_class, args.max_prompt_length, args.chat_template_kwargs

@@ -154,7 +154,7 @@ class ReFTPPOTrainer(
         args = trainer_config(args, ReFTPPOConfig, "reft-ppo")
 
         # Model
-        model, processing_class = load_rollout_policy(model, processing_class, args.model_init_kwargs)
+        model, processing_class = load_rollout_policy(model, processing_class, args)
 
         # Reference model: the warm-up policy, frozen. Copied before the value head or an adapter is added.
         self._reference_adapter = None

@@ -59,16 +59,21 @@ def prepare_rollout_tokenizer(processing_class, model, **kwargs):
     return prepare_tokenizer(processing_class, model, padding_side=ROLLOUT_PADDING_SIDE, **kwargs)
 
 
-def load_rollout_policy(model, processing_class, model_init_kwargs: dict | None):
-    """`(model, tokenizer)` of a trainer that generates rollouts (PPO, online self-training): the model loaded with
-    `model_init_kwargs` when given as a path / Hub id, the tokenizer from `prepare_rollout_tokenizer` (at the same
-    revision, with the same `trust_remote_code`)."""
-    kwargs = dict(model_init_kwargs or {})
+def load_rollout_policy(model, processing_class, args):
+    """`(model, tokenizer)` of a trainer that generates rollouts (PPO, online self-training), loaded as TRL's GRPO loads
+    them: a path / Hub id with `args.model_init_kwargs` (`trust_remote_code` from `args` unless the kwargs set it;
+    `device_map=None` under multi-GPU / DeepSpeed), the tokenizer from `prepare_rollout_tokenizer` at the model's
+    revision with `args.trust_remote_code` (as GRPO's own)."""
+    kwargs = dict(args.model_init_kwargs or {})
+    trust_remote_code = getattr(args, "trust_remote_code", False)
     if isinstance(model, str):
         from trl.trainer.utils import create_model_from_path
 
+        if args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
+            kwargs["device_map"] = None  # distributed training needs device_map=None ("auto" fails)
+        kwargs.setdefault("trust_remote_code", trust_remote_code)
         model = create_model_from_path(model, **kwargs)
-    loading = {key: kwargs[key] for key in ("revision", "trust_remote_code") if kwargs.get(key) is not None}
+    loading = {"revision": kwargs.get("revision"), "trust_remote_code": trust_remote_code}
     return model, prepare_rollout_tokenizer(processing_class, model, **loading)
 
 

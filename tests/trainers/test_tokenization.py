@@ -112,9 +112,10 @@ def test_prepare_tokenizer_loads_the_models_tokenizer_and_fills_its_special_toke
         assert rollout.padding_side == ROLLOUT_PADDING_SIDE == "left" and rollout.name_or_path == str(model_dir)
 
 
-def test_the_tokenizer_and_config_load_at_the_models_revision(model_dir, monkeypatch):
+def test_the_tokenizer_and_config_load_at_the_models_revision(model_dir, tmp_path, monkeypatch):
     import transformers
 
+    from reft_trl import ReFTPPOConfig
     from reft_trl.trainers.tokenization import load_rollout_policy
 
     calls = []
@@ -129,8 +130,19 @@ def test_the_tokenizer_and_config_load_at_the_models_revision(model_dir, monkeyp
     prepare_tokenizer(None, str(model_dir), revision="v1.0")  # the model dir's tokenizer lacks a pad token
     assert calls == [("AutoTokenizer", "v1.0", False), ("AutoConfig", "v1.0", False)]
     calls.clear()
-    load_rollout_policy(str(model_dir), None, {"revision": "v1.0"})  # a local folder ignores the revision
-    assert ("AutoTokenizer", "v1.0") in [(name, revision) for name, revision, _ in calls]
+    args = ReFTPPOConfig(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", model_init_kwargs={"revision": "v1.0"}
+    )
+    for trust in (
+        False,
+        True,
+    ):  # the config's trust_remote_code reaches the model's and the tokenizer's loaders, as GRPO's
+        calls.clear()
+        args.trust_remote_code = trust
+        load_rollout_policy(str(model_dir), None, args)  # a local folder ignores the revision
+        assert ("AutoTokenizer", "v1.0", trust) in calls
+        assert {flag for _, _, flag in calls} == {trust}, calls  # the model's config (TRL's loader) too
+    assert args.model_init_kwargs == {"revision": "v1.0"}  # the user's kwargs are not changed
 
 
 def test_prepare_tokenizer_fills_missing_tokens_from_the_model_config(model_dir, tokenizer_path):
