@@ -133,10 +133,8 @@ def test_the_tokenizer_and_config_load_at_the_models_revision(model_dir, tmp_pat
     args = ReFTPPOConfig(
         output_dir=str(tmp_path), use_cpu=True, report_to="none", model_init_kwargs={"revision": "v1.0"}
     )
-    for trust in (
-        False,
-        True,
-    ):  # the config's trust_remote_code reaches the model's and the tokenizer's loaders, as GRPO's
+    # the config's trust_remote_code reaches the model's and the tokenizer's loaders, as GRPO's
+    for trust in (False, True):
         calls.clear()
         args.trust_remote_code = trust
         load_rollout_policy(str(model_dir), None, args)  # a local folder ignores the revision
