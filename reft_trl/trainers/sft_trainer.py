@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 from datasets import Dataset, IterableDataset
@@ -48,7 +49,8 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
             Prompt-completion rows, e.g. `reft_trl.data.load_task("svamp", cot="ncot")`: `prompt` is
             `"Question:\\n{question}\\nAnswer reasoning:\\n"` and `completion` the chain of thought. Plain text or
             conversational (`template="chat"`). Other columns are ignored, except those that make TRL read the
-            rows another way (`labels`, `input_ids`, and a `text` column in plain-text rows), which are refused.
+            rows another way (`labels`, `input_ids`, `assistant_masks`, and a `text` column in plain-text rows),
+            which are refused. A `formatting_func` is refused too: it would take the loss off the completion only.
         eval_dataset (`Dataset` or `dict[str, Dataset]`, *optional*):
             Rows in the same format, for the evaluation loss.
         processing_class (`PreTrainedTokenizerBase`, *optional*):
@@ -94,6 +96,11 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
     ):
         check_trainer_inputs(model, train_dataset)
         args = trainer_config(args, ReFTSFTConfig, "reft-sft")
+        if kwargs.get("formatting_func") is not None:
+            raise ValueError(
+                "formatting_func turns each row into one text, so the loss would no longer be on the completion only. "
+                "Format the `prompt` and `completion` columns instead (`dataset.map(...)`)."
+            )
 
         # Data
         if train_dataset is None:
@@ -115,7 +122,8 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
             config_name=type(args).__name__,
         )
         first_row = next(iter(train_dataset))
-        if is_conversational(first_row) and args.chat_template_path is None:
+        conversational = is_conversational(first_row)
+        if conversational and args.chat_template_path is None:
             _check_chat_template_ends_with_eos(processing_class, first_row, args.eos_token)
 
         # Warm-up: stop at the paper's epoch, on the full run's learning-rate schedule
@@ -133,6 +141,8 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
             peft_config=peft_config,
             **kwargs,
         )
+        if conversational and args.chat_template_path is not None:  # the template TRL installed from that path
+            _check_chat_template_ends_with_eos(self.processing_class, first_row, args.eos_token)
 
 
 class StopAfterEpochCallback(TrainerCallback):
@@ -141,6 +151,26 @@ class StopAfterEpochCallback(TrainerCallback):
 
     def __init__(self, epoch: int):
         self.epoch = epoch
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        """Refuse a `max_steps` that ends training before the epoch (a dataloader of unknown length: warn at the end)."""
+        if args.max_steps <= 0 or train_dataloader is None or not hasattr(train_dataloader, "__len__"):
+            return
+        steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
+        if state.max_steps < self.epoch * steps_per_epoch:
+            raise ValueError(
+                f"stop_after_epoch={self.epoch} is never reached: max_steps={state.max_steps} ends training at epoch "
+                f"{state.max_steps / steps_per_epoch:.2f} ({steps_per_epoch} optimizer steps per epoch). Set max_steps "
+                f"to at least {self.epoch * steps_per_epoch}, or leave it unset and use num_train_epochs."
+            )
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.epoch is not None and state.epoch < self.epoch - 1e-4:
+            warnings.warn(
+                f"Training ended at epoch {state.epoch:.2f}, before stop_after_epoch={self.epoch}: no checkpoint ends "
+                "that epoch.",
+                stacklevel=2,
+            )
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if state.epoch is not None and round(state.epoch) >= self.epoch:
@@ -211,6 +241,7 @@ def _check_prompt_completion(dataset, name: str, text_field: str = "text") -> No
 _COLUMNS_TRL_READS = {
     "input_ids": "TRL's SFT would take the rows as already tokenized, with no EOS and no completion-only loss",
     "labels": "TRL's SFT would train on those labels as given, not on the completion only",
+    "assistant_masks": "TRL's SFT would mask the labels with it, a mask made for other tokens",
 }
 """Columns that make TRL's SFT read prompt-completion rows another way."""
 

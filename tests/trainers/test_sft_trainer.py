@@ -187,6 +187,61 @@ def test_conversational_rows_train_on_the_assistant_turn(tmp_path, tokenizer_pat
     assert trained == source["completion"][0]["content"] + "<|im_end|>\n"  # the template's turn end is the EOS
 
 
+def test_a_chat_template_from_chat_template_path_must_end_the_turn_with_eos(tmp_path, tokenizer_path):
+    """The template TRL installs from `chat_template_path` is checked too (after TRL has read it)."""
+    template = tmp_path / "turns.jinja"
+    template.write_text(
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    chat = Dataset.from_dict(
+        {"prompt": [[{"role": "user", "content": "1"}]], "completion": [[{"role": "assistant", "content": "2"}]]}
+    )
+    for eos_token in ("<|endoftext|>", None):  # None: the tokenizer's EOS, <|im_end|>, which ends the turn
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)  # TRL sets eos_token on the tokenizer it is given
+        tokenizer.chat_template = None  # only the file's template exists
+        args = _args(tmp_path / "out", chat_template_path=str(template), eos_token=eos_token)
+        if eos_token is not None:
+            with pytest.raises(
+                ValueError, match=re.escape(f"does not end the assistant turn with the EOS token {eos_token!r}")
+            ):
+                ReFTSFTTrainer(model=tiny_llama(256), args=args, train_dataset=chat, processing_class=tokenizer)
+        else:
+            trainer = ReFTSFTTrainer(model=tiny_llama(256), args=args, train_dataset=chat, processing_class=tokenizer)
+            assert trainer.processing_class.chat_template == template.read_text()
+
+
+def test_formatting_func_is_refused(tmp_path, tokenizer, dataset):
+    with pytest.raises(ValueError, match="Format the `prompt` and `completion` columns instead"):
+        ReFTSFTTrainer(
+            model=tiny_llama(256),
+            args=_args(tmp_path),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            formatting_func=lambda row: row["prompt"] + row["completion"],
+        )
+
+
+def test_a_max_steps_that_ends_before_stop_after_epoch_is_refused_at_train_begin(tmp_path):
+    from transformers import TrainerControl, TrainerState
+
+    from reft_trl.trainers.sft_trainer import StopAfterEpochCallback
+
+    callback = StopAfterEpochCallback(2)
+    dataloader = list(range(8))  # 8 batches; gradient_accumulation_steps=2: 4 optimizer steps per epoch
+    for max_steps, refused in ((7, True), (8, False)):
+        args = _args(tmp_path, max_steps=max_steps, stop_after_epoch=2, gradient_accumulation_steps=2)
+        state = TrainerState(max_steps=max_steps)
+        if refused:
+            with pytest.raises(ValueError, match=r"never reached: max_steps=7 ends training at epoch 1\.75"):
+                callback.on_train_begin(args, state, TrainerControl(), train_dataloader=dataloader)
+        else:
+            callback.on_train_begin(args, state, TrainerControl(), train_dataloader=dataloader)
+    state.epoch = 1.5  # a stream of unknown length ended early: said at the end
+    with pytest.warns(UserWarning, match=r"ended at epoch 1\.50, before stop_after_epoch=2"):
+        callback.on_train_end(args, state, TrainerControl())
+
+
 def test_conversational_rows_need_a_chat_template(tmp_path, tokenizer_path):
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     tokenizer.chat_template = None
@@ -229,6 +284,7 @@ def test_chat_template_must_end_the_turn_with_eos(tmp_path, tokenizer_path):
         ),
         ({"prompt": ["a"], "completion": ["1"], "labels": [[1]]}, "has a 'labels' column"),
         ({"prompt": ["a"], "completion": ["1"], "input_ids": [[1]]}, "has a 'input_ids' column"),
+        ({"prompt": ["a"], "completion": ["1"], "assistant_masks": [[1]]}, "has a 'assistant_masks' column"),
     ],
 )
 def test_bad_datasets_name_the_column_and_row(tmp_path, tokenizer, columns, message):
