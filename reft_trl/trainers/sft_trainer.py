@@ -21,6 +21,7 @@ from pathlib import Path
 
 from datasets import Dataset, IterableDataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_utils import has_length
 from trl import SFTTrainer
 from trl.data_utils import is_conversational
 
@@ -141,8 +142,16 @@ class ReFTSFTTrainer(AtomicCheckpointsMixin, SFTTrainer):
             peft_config=peft_config,
             **kwargs,
         )
-        if conversational and args.chat_template_path is not None:  # the template TRL installed from that path
-            _check_chat_template_ends_with_eos(self.processing_class, first_row, args.eos_token)
+        if conversational and args.chat_template_path is not None:
+            # The template TRL installed from that path, with the EOS TRL set: `eos_token`, or, when the path names a
+            # tokenizer (`clone_chat_template`), that tokenizer's EOS
+            from_file = args.chat_template_path.endswith((".jinja", ".j2"))
+            _check_chat_template_ends_with_eos(
+                self.processing_class,
+                first_row,
+                None,
+                fix=None if from_file else "Use a chat_template_path whose tokenizer's EOS ends the assistant turn",
+            )
 
 
 class StopAfterEpochCallback(TrainerCallback):
@@ -153,22 +162,24 @@ class StopAfterEpochCallback(TrainerCallback):
         self.epoch = epoch
 
     def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
-        """Refuse a `max_steps` that ends training before the epoch (a dataloader of unknown length: warn at the end)."""
-        if args.max_steps <= 0 or train_dataloader is None or not hasattr(train_dataloader, "__len__"):
+        """Warn when `max_steps` ends training before the epoch: no checkpoint will end it (a short run's `max_steps`
+        is not an error)."""
+        if args.max_steps <= 0:
+            return
+        if not has_length(train_dataloader):
+            warnings.warn(
+                f"stop_after_epoch={self.epoch} counts passes over the data, which a dataset of unknown length does not "
+                f"have: training runs max_steps={state.max_steps} optimizer steps.",
+                stacklevel=2,
+            )
             return
         steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
         if state.max_steps < self.epoch * steps_per_epoch:
-            raise ValueError(
-                f"stop_after_epoch={self.epoch} is never reached: max_steps={state.max_steps} ends training at epoch "
-                f"{state.max_steps / steps_per_epoch:.2f} ({steps_per_epoch} optimizer steps per epoch). Set max_steps "
-                f"to at least {self.epoch * steps_per_epoch}, or leave it unset and use num_train_epochs."
-            )
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if state.epoch is not None and state.epoch < self.epoch - 1e-4:
             warnings.warn(
-                f"Training ended at epoch {state.epoch:.2f}, before stop_after_epoch={self.epoch}: no checkpoint ends "
-                "that epoch.",
+                f"stop_after_epoch={self.epoch} is not reached: max_steps={state.max_steps} ends training at epoch "
+                f"{state.max_steps / steps_per_epoch:.2f} ({steps_per_epoch} optimizer steps per epoch), so no "
+                f"checkpoint ends epoch {self.epoch}. Set max_steps to at least {self.epoch * steps_per_epoch}, or "
+                "stop_after_epoch=None for a short run.",
                 stacklevel=2,
             )
 
@@ -246,8 +257,9 @@ _COLUMNS_TRL_READS = {
 """Columns that make TRL's SFT read prompt-completion rows another way."""
 
 
-def _check_chat_template_ends_with_eos(tokenizer, row, eos_token: str | None) -> None:
-    """Conversational rows: the chat template must exist and put the EOS token inside the assistant turn."""
+def _check_chat_template_ends_with_eos(tokenizer, row, eos_token: str | None, fix: str | None = None) -> None:
+    """Conversational rows: the chat template must exist and put the EOS token inside the assistant turn (`fix`: the
+    advice in the error, when setting `eos_token` would not help)."""
     if tokenizer.chat_template is None:
         raise ValueError(
             "The dataset is conversational but the tokenizer has no chat template. Load the data with "
@@ -262,6 +274,7 @@ def _check_chat_template_ends_with_eos(tokenizer, row, eos_token: str | None) ->
     if tokenizer.convert_tokens_to_ids(eos_token) not in completion_ids:
         raise ValueError(
             f"The chat template does not end the assistant turn with the EOS token {eos_token!r}, so the model would "
-            "not learn to stop where generation stops. Set `eos_token` in ReFTSFTConfig to the template's end-of-turn "
-            "token, or load the data with template='reft'."
+            "not learn to stop where generation stops. "
+            + (fix or "Set `eos_token` in ReFTSFTConfig to the template's end-of-turn token")
+            + ", or load the data with template='reft'."
         )

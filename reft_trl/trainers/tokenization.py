@@ -62,18 +62,22 @@ def prepare_rollout_tokenizer(processing_class, model, **kwargs):
 def load_rollout_policy(model, processing_class, args):
     """`(model, tokenizer)` of a trainer that generates rollouts (PPO, online self-training), loaded as TRL's GRPO loads
     them: a path / Hub id with `args.model_init_kwargs` (`trust_remote_code` from `args` unless the kwargs set it;
-    `device_map=None` under multi-GPU / DeepSpeed), the tokenizer from `prepare_rollout_tokenizer` at the model's
-    revision with `args.trust_remote_code` (as GRPO's own)."""
+    `device_map=None` under multi-GPU / DeepSpeed, seeded with `args.seed`), the tokenizer from
+    `prepare_rollout_tokenizer` at that model's revision with `args.trust_remote_code` (as GRPO's own)."""
     kwargs = dict(args.model_init_kwargs or {})
     trust_remote_code = getattr(args, "trust_remote_code", False)
+    revision = None  # a loaded model's tokenizer loads from its own folder, as GRPO's
     if isinstance(model, str):
+        from transformers import set_seed
         from trl.trainer.utils import create_model_from_path
 
         if args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
             kwargs["device_map"] = None  # distributed training needs device_map=None ("auto" fails)
         kwargs.setdefault("trust_remote_code", trust_remote_code)
+        revision = kwargs.get("revision")
+        set_seed(args.seed)  # weights a checkpoint lacks are initialised alike in two runs of one seed
         model = create_model_from_path(model, **kwargs)
-    loading = {"revision": kwargs.get("revision"), "trust_remote_code": trust_remote_code}
+    loading = {"revision": revision, "trust_remote_code": trust_remote_code}
     return model, prepare_rollout_tokenizer(processing_class, model, **loading)
 
 

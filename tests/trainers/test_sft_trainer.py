@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -222,24 +223,26 @@ def test_formatting_func_is_refused(tmp_path, tokenizer, dataset):
         )
 
 
-def test_a_max_steps_that_ends_before_stop_after_epoch_is_refused_at_train_begin(tmp_path):
-    from transformers import TrainerControl, TrainerState
-
-    from reft_trl.trainers.sft_trainer import StopAfterEpochCallback
-
-    callback = StopAfterEpochCallback(2)
-    dataloader = list(range(8))  # 8 batches; gradient_accumulation_steps=2: 4 optimizer steps per epoch
-    for max_steps, refused in ((7, True), (8, False)):
-        args = _args(tmp_path, max_steps=max_steps, stop_after_epoch=2, gradient_accumulation_steps=2)
-        state = TrainerState(max_steps=max_steps)
-        if refused:
-            with pytest.raises(ValueError, match=r"never reached: max_steps=7 ends training at epoch 1\.75"):
-                callback.on_train_begin(args, state, TrainerControl(), train_dataloader=dataloader)
-        else:
-            callback.on_train_begin(args, state, TrainerControl(), train_dataloader=dataloader)
-    state.epoch = 1.5  # a stream of unknown length ended early: said at the end
-    with pytest.warns(UserWarning, match=r"ended at epoch 1\.50, before stop_after_epoch=2"):
-        callback.on_train_end(args, state, TrainerControl())
+def test_a_max_steps_that_ends_before_stop_after_epoch_is_said_at_train_begin(tmp_path, tokenizer, dataset):
+    """8 rows in batches of 4: 2 optimizer steps per epoch, so epoch 2 ends at step 4. A short run is allowed, and
+    told that no checkpoint will end epoch 2; a stream (no length) is told it has no epochs."""
+    for train_dataset, max_steps, said in (
+        (dataset, 3, r"not reached: max_steps=3 ends training at epoch 1\.50 \(2 optimizer steps per epoch\)"),
+        (dataset.to_iterable_dataset(), 1, "counts passes over the data, which a dataset of unknown length"),
+    ):
+        args = _args(tmp_path / str(max_steps), max_steps=max_steps, save_strategy="no")
+        trainer = ReFTSFTTrainer(
+            model=tiny_llama(len(tokenizer)), args=args, train_dataset=train_dataset, processing_class=tokenizer
+        )
+        with pytest.warns(UserWarning, match=said):
+            trainer.train()
+        assert trainer.state.global_step == max_steps
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="stop_after_epoch")
+        args = _args(tmp_path / "4", max_steps=4, save_strategy="no")  # ends epoch 2 exactly: nothing to say
+        ReFTSFTTrainer(
+            model=tiny_llama(len(tokenizer)), args=args, train_dataset=dataset, processing_class=tokenizer
+        ).train()
 
 
 def test_conversational_rows_need_a_chat_template(tmp_path, tokenizer_path):
