@@ -35,7 +35,12 @@ from .paper import REFT_PAPER
 from .ppo_math import masked_mean
 from .rollout_logps import SkipTrlRolloutLogpsMixin
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts, load_rollout_policy, warn_on_split_boundary
+from .tokenization import (
+    drop_long_prompts,
+    load_rollout_policy,
+    model_init_kwargs_applied,
+    warn_on_split_boundary,
+)
 
 GOLD_COLUMN = "completion"
 
@@ -97,24 +102,26 @@ class OnlineSelfTrainingTrainer(
     ):
         check_trainer_inputs(model, train_dataset)
         args = trainer_config(args, OnlineSelfTrainingConfig, "online-self-training")
+        loads_model = isinstance(model, str)
         model, processing_class = load_rollout_policy(model, processing_class, args)
         _check_gold_completions(train_dataset)
         train_dataset = drop_long_prompts(
             train_dataset, processing_class, args.max_prompt_length, args.chat_template_kwargs
         )
         warn_on_split_boundary(train_dataset, processing_class)
-        super().__init__(
-            model=model,
-            reward_funcs=default_reward_funcs(args, reward_funcs),
-            args=args,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=processing_class,
-            reward_processing_classes=reward_processing_classes,
-            callbacks=callbacks,
-            optimizers=optimizers,
-            peft_config=peft_config,
-        )
+        with model_init_kwargs_applied(loads_model and bool(args.model_init_kwargs)):
+            super().__init__(
+                model=model,
+                reward_funcs=default_reward_funcs(args, reward_funcs),
+                args=args,
+                train_dataset=train_dataset,
+                eval_dataset=eval_dataset,
+                processing_class=processing_class,
+                reward_processing_classes=reward_processing_classes,
+                callbacks=callbacks,
+                optimizers=optimizers,
+                peft_config=peft_config,
+            )
         refuse_router_aux_loss(self)  # TRL's GRPO decides whether it would add the loss this trainer replaces
 
     # ------------------------------------------------------------------------------------------------------------

@@ -63,7 +63,12 @@ from .ppo_math import (
 )
 from .rollout_logps import SkipTrlRolloutLogpsMixin
 from .rollout_scores import RolloutScoresMixin
-from .tokenization import drop_long_prompts, load_rollout_policy, warn_on_split_boundary
+from .tokenization import (
+    drop_long_prompts,
+    load_rollout_policy,
+    model_init_kwargs_applied,
+    warn_on_split_boundary,
+)
 from .value_head import (
     VALUE_HEAD_FILE,
     VALUE_HEAD_NAME,
@@ -154,6 +159,7 @@ class ReFTPPOTrainer(
         args = trainer_config(args, ReFTPPOConfig, "reft-ppo")
 
         # Model
+        loads_model = isinstance(model, str)
         model, processing_class = load_rollout_policy(model, processing_class, args)
 
         # Reference model: the warm-up policy, frozen. Copied before the value head or an adapter is added.
@@ -179,18 +185,19 @@ class ReFTPPOTrainer(
         )
         warn_on_split_boundary(train_dataset, processing_class)
 
-        super().__init__(
-            model=model,
-            reward_funcs=reward_funcs,
-            args=args,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=processing_class,
-            reward_processing_classes=reward_processing_classes,
-            callbacks=callbacks,
-            optimizers=optimizers,
-            peft_config=peft_config,
-        )
+        with model_init_kwargs_applied(loads_model and bool(args.model_init_kwargs)):
+            super().__init__(
+                model=model,
+                reward_funcs=reward_funcs,
+                args=args,
+                train_dataset=train_dataset,
+                eval_dataset=eval_dataset,
+                processing_class=processing_class,
+                reward_processing_classes=reward_processing_classes,
+                callbacks=callbacks,
+                optimizers=optimizers,
+                peft_config=peft_config,
+            )
         refuse_router_aux_loss(self)  # TRL's GRPO decides whether it would add the loss this trainer replaces
 
         # The value head trains beside a PEFT adapter, whose wrapping froze every non-adapter weight.

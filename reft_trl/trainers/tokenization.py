@@ -3,6 +3,8 @@ online self-training stages (and the GRPO example)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 
 from ..generation import encode_prompt
@@ -79,6 +81,33 @@ def load_rollout_policy(model, processing_class, args):
         model = create_model_from_path(model, **kwargs)
     loading = {"revision": revision, "trust_remote_code": trust_remote_code}
     return model, prepare_rollout_tokenizer(processing_class, model, **loading)
+
+
+GRPO_IGNORED_KWARGS_LOG = "The `model_init_kwargs` will be ignored"
+"""The end of the line TRL's GRPO logs whenever it is given a loaded model while `model_init_kwargs` is set."""
+
+
+class _DropLine(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def model_init_kwargs_applied(applied: bool):
+    """While GRPO's set-up runs: drop its log line that `model_init_kwargs` are ignored when `load_rollout_policy`
+    has just loaded the model with them (`applied`); the line stays when the user passed a loaded model."""
+    grpo_logger = logging.getLogger("trl.trainer.grpo_trainer")
+    line = _DropLine(GRPO_IGNORED_KWARGS_LOG)
+    if applied:
+        grpo_logger.addFilter(line)
+    try:
+        yield
+    finally:
+        grpo_logger.removeFilter(line)
 
 
 def fill_special_tokens(tokenizer, model_config, eos_token: str | None = None, config_name: str = "the config"):

@@ -184,3 +184,38 @@ def test_a_prompt_ending_inside_a_token_of_the_sft_text_is_warned_about(tokenize
     with pytest.warns(UserWarning, match="Row svamp_0: the prompt's tokens are not the first tokens"):
         assert warn_on_split_boundary(papers, tokenizer) is True
     assert warn_on_split_boundary(rows.remove_columns("completion"), tokenizer) is False
+
+
+def test_grpo_does_not_say_model_init_kwargs_are_ignored_when_they_were_applied(model_dir, tmp_path, caplog):
+    """PPO loads a model path with `model_init_kwargs` and hands GRPO the loaded model: GRPO's line that the kwargs
+    are ignored would be false then, and is dropped; it stays when the user passed a loaded model."""
+    import logging
+
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from reft_trl import ReFTPPOConfig, ReFTPPOTrainer
+    from reft_trl.trainers.tokenization import GRPO_IGNORED_KWARGS_LOG
+
+    def said(model) -> bool:
+        caplog.clear()
+        args = ReFTPPOConfig(
+            output_dir=str(tmp_path / "out"),
+            use_cpu=True,
+            bf16=False,
+            report_to="none",
+            per_device_train_batch_size=2,
+            model_init_kwargs={"dtype": "float32"},
+        )
+        with caplog.at_level(logging.WARNING, logger="trl.trainer.grpo_trainer"):
+            ReFTPPOTrainer(
+                model=model,
+                reward_funcs=lambda completions, **kwargs: [0.0] * len(completions),
+                args=args,
+                train_dataset=Dataset.from_dict({"prompt": ["1+1=", "2+2="]}),
+            )
+        return any(GRPO_IGNORED_KWARGS_LOG in record.getMessage() for record in caplog.records)
+
+    assert not said(str(model_dir))
+    assert said(AutoModelForCausalLM.from_pretrained(model_dir))
+    assert not logging.getLogger("trl.trainer.grpo_trainer").filters  # the filter lives only while GRPO's set-up runs
