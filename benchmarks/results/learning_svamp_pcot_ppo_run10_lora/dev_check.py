@@ -1,6 +1,7 @@
 """Run 10's check along the way (PLAN.md): the checkpoint carried in `carry/`, its LoRA adapter merged in float32 into
 this machine's warm-up, greedy on the 300 dev questions, paired against the warm-up's dev answers. Appends a line to
-`dev_checks.md` and keeps the predictions in `eval/checkpoint-N/dev/`. Run after `session.sh`, alone:
+`dev_checks.md`, keeps the predictions in `eval/checkpoint-N/dev/` and draws the curves so far in
+`training_curves.png`. Run after `session.sh`, alone:
 
     .venv/bin/python benchmarks/results/learning_svamp_pcot_ppo_run10_lora/dev_check.py [OUT]   # OUT: /work/exp-out/run10
 """
@@ -41,6 +42,7 @@ def main(out: str, here: Path = HERE) -> str:
     log = here / "dev_checks.md"
     done = [line for line in log.read_text().splitlines() if line.startswith(f"| {checkpoint.name} |")]
     if done:
+        plot_curves(checkpoint, here)
         print(done[0])
         return done[0]
     recorded = json.loads(Path(out, bench.SETTINGS_FILE).read_text())
@@ -72,8 +74,20 @@ def main(out: str, here: Path = HERE) -> str:
     with open(log, "a") as handle:
         handle.write(line + "\n")
     shutil.copy(Path(out, bench.SETTINGS_FILE), here / bench.SETTINGS_FILE)
+    plot_curves(checkpoint, here)
     print(line)
     return line
+
+
+def plot_curves(checkpoint: Path, here: Path) -> str | None:
+    """The run's curves so far (every session's optimizer steps, from the checkpoint's `trainer_state.json`) in
+    `here`/training_curves.png: the panels the benchmark draws at the end of a run."""
+    from reft_trl.scripts.demo import plot_training_curves
+
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    samples = int(checkpoint.name.split("-")[-1]) * SAMPLES_PER_STEP
+    title = f"{here.name}: ReFT PPO (rank-1 LoRA) from the warm-up, {samples:,} samples so far"
+    return plot_training_curves(history, str(here / "training_curves.png"), title=title)
 
 
 if __name__ == "__main__":
