@@ -37,6 +37,10 @@ Variants (`VARIANTS`):
 - on request: `fp32_compiled`; `bf16_compiled_autotune` (Inductor's `max-autotune-no-cudagraphs`, long to compile);
   `bf16_compiled_frozen` (Inductor's `freezing`: weights folded into the graph as constants and prepacked for
   oneDNN; valid for an evaluation only, since a rollout's weights change after every optimizer step).
+- `fp32_shrinking`: float32 weights, `hf_decoding="shrinking"`: the reference of `fp32_fused`.
+- `fp32_fused`, `autocast_fused`, `bf16_fused` (`FUSED_VARIANTS`): `hf_decoding="fused"` (the shrinking loop with
+  `reft_trl.fused_llama.FusedLlamaDecoder`'s forwards) over float32 weights, float32 weights under bf16 autocast (the
+  rollouts' `rollout_decoding="fused"`) and bf16 weights; the decoder's construction is timed as part of the prefill.
 
 Each (variant, batch size) starts with an untimed warm-up call of `WARMUP_TOKENS` tokens on the same prompts and the
 same cache length, which is where compilation happens; its time is reported apart ("first call"). A logits processor
@@ -45,7 +49,7 @@ Tokens/s counts the tokens actually generated (up to and including EOS); decode 
 batch. Continuous batching takes no logits processor of ours: a forward hook stamps its steps instead, and its prefill
 spans several forwards (prompt chunks). Rows: the mean number of sequences a decode step computes (the batch size for
 `generate`, fewer as rows finish in the shrinking and continuous variants; not counted for the compiled variants, whose
-forward is a compiled graph). The bound of a decode step is the slower of two limits: reading the bfloat16 weights
+forward is a compiled graph; for the fused ones, the rows of each step's logits). The bound of a decode step is the slower of two limits: reading the bfloat16 weights
 once at the measured copy bandwidth, and the matmul FLOPs of its rows at the measured 2048^3 bf16 matmul rate (the KV
 cache is left out). Inductor keeps what it compiled in an on-disk cache, so a second run's first calls are shorter
 than the first run's.
@@ -96,6 +100,10 @@ VARIANTS = {
     "autocast_packed": ("float32", "dynamic", True, None),
     "bf16_packed": ("bfloat16", "dynamic", False, None),
     "bf16_shrinking_packed": ("bfloat16", "shrinking", False, None),
+    "fp32_shrinking": ("float32", "shrinking", False, None),
+    "fp32_fused": ("float32", "fused", False, None),
+    "autocast_fused": ("float32", "fused", True, None),
+    "bf16_fused": ("bfloat16", "fused", False, None),
 }
 CONCATENATING_CACHE_VARIANTS = ("bf16_shrinking_concat",)
 """Variants whose shrinking loop keeps transformers' `DynamicCache` (grown by concatenation: a copy of each layer's cache
@@ -104,6 +112,10 @@ PACKED_VARIANTS = {"autocast_packed": "autocast", "bf16_packed": "bf16", "bf16_s
 """Variants whose linear layers compute from weights packed for oneDNN at the start of each call
 (`reft_trl.packed_linear.packed_linears`; the packing is timed as part of the prefill), each with the variant it is
 otherwise the same as."""
+FUSED_VARIANTS = {"fp32_fused": "fp32_shrinking", "autocast_fused": "autocast", "bf16_fused": "bf16_shrinking"}
+"""Variants decoding with `reft_trl.fused_llama.FusedLlamaDecoder` in the shrinking loop (`hf_decoding="fused"`; the
+decoder's construction, which packs or concatenates the weights, is timed as part of the prefill), each with the
+variant whose greedy tokens it is compared to."""
 CONTINUOUS = "continuous"
 """The decoding of transformers' continuous batching (`generate_batch`), not an `hf_decoding`."""
 DEFAULT_VARIANTS = ("autocast", "bf16", "bf16_static", "bf16_compiled")
@@ -132,9 +144,11 @@ class StepClock:
 
     def __init__(self):
         self.stamps: list[float] = []
+        self.rows: list[int] = []
 
     def __call__(self, input_ids, scores):
         self.stamps.append(time.perf_counter())
+        self.rows.append(scores.shape[0])  # the rows of the step's forward (the fused variants', which have no hooks)
         return scores
 
 
@@ -246,7 +260,7 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
 
     _, hf_decoding, autocast, _ = VARIANTS[name]
     clock = StepClock()
-    log = ForwardLog(model, stamp=hf_decoding == CONTINUOUS) if hf_decoding != "compiled" else None
+    log = ForwardLog(model, stamp=hf_decoding == CONTINUOUS) if hf_decoding not in ("compiled", "fused") else None
     torch.manual_seed(seed)
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     grad = torch.no_grad() if autocast else torch.inference_mode()  # as TRL's rollouts / reft_trl.generation
@@ -264,6 +278,8 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
     prefill = clock.stamps[0] - start
     decode = clock.stamps[-1] - clock.stamps[0]
     rows = statistics.mean(log.rows[1:]) if log is not None and len(log.rows) > 1 else None
+    if hf_decoding == "fused" and len(clock.rows) > 1:
+        rows = statistics.mean(clock.rows[1:])  # the logits of step k come from the forward of decode step k - 1
     return completions, steps, prefill, decode, end - start, rows
 
 
@@ -271,8 +287,8 @@ def _decode(hf_decoding, model, input_ids, attention_mask, config, clock, seed, 
     """The variant's decoding call itself: completion token lists."""
     from transformers import LogitsProcessorList
 
-    if hf_decoding == "shrinking":
-        return shrinking_call(model, input_ids, attention_mask, config, clock)
+    if hf_decoding in ("shrinking", "fused"):
+        return shrinking_call(model, input_ids, attention_mask, config, clock, fused=hf_decoding == "fused")
     if hf_decoding == CONTINUOUS:
         completions = continuous_call(model, input_ids, attention_mask, config, seed, args)
         clock.stamps = log.stamps
@@ -300,11 +316,15 @@ def concatenating_cache(name: str):
         yield
 
 
-def shrinking_call(model, input_ids, attention_mask, config, clock):
-    """`generate_shrinking` with the config's settings; `min_new_tokens` through transformers' own processor."""
+def shrinking_call(model, input_ids, attention_mask, config, clock, fused=False):
+    """`generate_shrinking` with the config's settings; `min_new_tokens` through transformers' own processor. `fused`:
+    with a `FusedLlamaDecoder` built from the model for the call."""
     from transformers import MinNewTokensLengthLogitsProcessor
 
+    from reft_trl.fused_llama import FusedLlamaDecoder
     from reft_trl.generation import generate_shrinking
+
+    decoder = FusedLlamaDecoder(model, rows=input_ids.shape[0]) if fused else None
 
     processors = [clock]
     if config.min_new_tokens:
@@ -314,7 +334,7 @@ def shrinking_call(model, input_ids, attention_mask, config, clock):
     sampling = dict(temperature=config.temperature, top_k=config.top_k, top_p=config.top_p) if config.do_sample else {}
     return generate_shrinking(
         model, input_ids, attention_mask, config.max_new_tokens, config.eos_token_id, greedy=not config.do_sample,
-        logits_processor=processors, **sampling,
+        logits_processor=processors, decoder=decoder, **sampling,
     )  # fmt: skip
 
 
@@ -417,6 +437,8 @@ def reference_of(name: str, ran: list[str]) -> str | None:
         return "bf16_shrinking"  # the same loop: only the cache differs
     if PACKED_VARIANTS.get(name) in ran:
         return PACKED_VARIANTS[name]  # the same decoding: only the weights' layout differs
+    if FUSED_VARIANTS.get(name) in ran:
+        return FUSED_VARIANTS[name]  # the same computation in fewer operators
     if dtype == "float32" and "fp32" in ran:
         return "fp32"
     return "bf16" if "bf16" in ran else None

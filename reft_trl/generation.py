@@ -34,6 +34,9 @@ HF_DECODINGS = {
     "static": "a cache allocated once for prompt + completion and written in place; eager forwards",
     "compiled": "that static cache, and the one-token decode step compiled by torch.compile (on a CPU too)",
     "shrinking": "reft-trl's own loop over the model's forward: a finished row leaves the batch and its cache; eager",
+    "fused": "that loop with reft-trl's own Llama forward (`reft_trl.fused_llama`): fewer, larger operators in the "
+    "model's precision (bf16 products from weights packed for oneDNN where the CPU has native bf16); Llama models on "
+    "a CPU only",
     "auto": "shrinking where the model allows it (decoder-only, no generation-config setting it leaves out), else "
     "dynamic",
 }
@@ -45,9 +48,12 @@ greedy tokens; "static" and "compiled" were slower."""
 GENERATE_DECODINGS = ("dynamic", "static", "compiled")
 """The modes that are settings of transformers' `generate` (`hf_decoding_settings`); TRL's rollouts can also decode
 with "shrinking" (`ROLLOUT_DECODINGS`)."""
-ROLLOUT_DECODINGS = (*GENERATE_DECODINGS, "shrinking")
+ROLLOUT_DECODINGS = (*GENERATE_DECODINGS, "shrinking", "fused")
 """The rollouts' decodings (`rollout_decoding`): transformers' `generate` in one of `GENERATE_DECODINGS`, or the
-shrinking loop called as `generate` would be (`generate_shrinking_as_generate`)."""
+shrinking loop called as `generate` would be (`generate_shrinking_as_generate`), with the model's forward or the
+fused one."""
+SHRINKING_DECODINGS = ("shrinking", "fused")
+"""The decodings that run reft-trl's shrinking loop (`generate_shrinking`) instead of transformers' `generate`."""
 DEFAULT_ROLLOUT_DECODING = "dynamic"
 """Rollouts' default (`rollout_decoding`): "static" and "compiled" measured slower on a CPU."""
 SHRINKING_GENERATION_FIELDS = frozenset(
@@ -172,17 +178,20 @@ def generate(
         backend: "auto" (vLLM when installed and `model_or_path` is a path), "vllm" or "hf".
         show_progress: show a progress bar.
         hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
-            "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking"; see `HF_DECODINGS`.
+            "dynamic"), "dynamic" (transformers' default), "static", "compiled", "shrinking" or "fused"; see
+            `HF_DECODINGS`.
             "compiled" compiles on its first call, and once more when a later call brings a new batch size or a
             longer prompt (`benchmarks/bench_generation.py` reports the time of a first call). "shrinking"
             (`generate_shrinking`) computes only the rows still generating: its greedy tokens are transformers', its
-            samples follow the same distribution but not the same random draws.
+            samples follow the same distribution but not the same random draws. "fused" runs that loop with
+            reft-trl's own forward of a Llama model on a CPU (`reft_trl.fused_llama`; a `ValueError` names what stands
+            in the way for another model).
         chat_template_kwargs: keyword arguments of the chat template for conversational prompts (the trainer's
             `args.chat_template_kwargs`, so a model is evaluated on the prompts it was trained on); both backends.
         pack_weights: Hugging Face backend only: where the model computes in bf16 on a CPU with native bf16, its
             linear layers compute from weights packed once per call for oneDNN (`reft_trl.packed_linear`: the same
             products, a faster decode step; a bf16 model's weights held twice during the call); not with "compiled",
-            which compiles the layers' own forwards.
+            which compiles the layers' own forwards, nor "fused", which always packs its own.
     """
     check_hf_decoding(hf_decoding)
     if num_samples < 1:
@@ -235,8 +244,9 @@ def _hf_generate(
 
     "auto" is resolved for the model first (`resolve_hf_decoding`). Under "compiled", a short last batch is filled up
     with copies of its last prompt (their completions dropped), so every call has the shape the decode step was
-    compiled for. Under "shrinking", `generate_shrinking` decodes each batch instead of `model.generate`. With
-    `pack_weights`, the weights are packed once for all the batches (`packed_linears`).
+    compiled for. Under "shrinking", `generate_shrinking` decodes each batch instead of `model.generate`; under
+    "fused", with `reft_trl.fused_llama.FusedLlamaDecoder`'s forwards, built (and its weights packed) once for all the
+    batches. With `pack_weights`, the weights are packed once for all the batches (`packed_linears`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -252,7 +262,7 @@ def _hf_generate(
         pad_token_id=pad_id,
         eos_token_id=eos_ids,
         **sampling,
-        **({} if hf_decoding == "shrinking" else hf_decoding_settings(hf_decoding, model)),
+        **({} if hf_decoding in SHRINKING_DECODINGS else hf_decoding_settings(hf_decoding, model)),
     )
     samples_per_call = max(1, min(num_samples, batch_size))
     prompts_per_call = max(1, batch_size // num_samples)
@@ -267,11 +277,16 @@ def _hf_generate(
     was_training = model.training
     model.eval()
     packing = packed_for_decoding(model, hf_decoding, rows=batch_size, pack_weights=pack_weights)
+    decoder = None
+    if hf_decoding == "fused":
+        from .fused_llama import FusedLlamaDecoder
+
+        decoder = FusedLlamaDecoder(model, rows=batch_size)
     with torch.inference_mode(), grouped_kv_attention(hf_decoding, model), packing:
         for indices, samples in tqdm(calls, desc="Generating", disable=not show_progress):
             rows = [prompt_ids[index] for index in indices]
             input_ids, attention_mask = _left_pad(rows + rows[-1:] * (rows_per_call - len(rows)), pad_id, model.device)
-            if hf_decoding == "shrinking":
+            if hf_decoding in SHRINKING_DECODINGS:
                 completion_ids = generate_shrinking(
                     model,
                     input_ids,
@@ -280,6 +295,7 @@ def _hf_generate(
                     eos_ids,
                     num_samples=samples,
                     greedy=greedy,
+                    decoder=decoder,
                     **sampling,
                 )
             else:
@@ -308,6 +324,7 @@ def generate_shrinking(
     top_p: float = 1.0,
     top_k: int = 0,
     logits_processor=None,
+    decoder=None,
 ) -> list[list[int]]:
     """Decode a left-padded batch one token per step, computing only the rows still generating (`hf_decoding=
     "shrinking"`): a row leaves the batch, with its attention mask, positions and key/value cache, at its first stop
@@ -332,6 +349,8 @@ def generate_shrinking(
         greedy: argmax decoding; False samples with `temperature`, `top_p` and `top_k` (0: off).
         logits_processor: transformers logits processors applied before the warpers, called with the active rows'
             token ids (prompt and completion so far) and their scores; the benchmark's step clock is one.
+        decoder: the forwards: None for the model's own (`TransformersDecoder`), or a
+            `reft_trl.fused_llama.FusedLlamaDecoder` built from the model (`hf_decoding="fused"`).
 
     Returns:
         The generated token ids of each of the `B * num_samples` rows, through its stop token when it emitted one.
@@ -339,21 +358,17 @@ def generate_shrinking(
     _check_shrinking_settings(model)
     return _shrinking_loop(
         model, input_ids, attention_mask, max_new_tokens, eos_ids, num_samples=num_samples, greedy=greedy,
-        temperature=temperature, top_p=top_p, top_k=top_k, logits_processor=logits_processor,
+        temperature=temperature, top_p=top_p, top_k=top_k, logits_processor=logits_processor, decoder=decoder,
     )  # fmt: skip
 
 
 def _shrinking_loop(
     model, input_ids, attention_mask, max_new_tokens, eos_ids, *, num_samples, greedy, temperature, top_p, top_k,
-    logits_processor=None,
+    logits_processor=None, decoder=None,
 ) -> list[list[int]]:  # fmt: skip
     """`generate_shrinking`'s decoding, whatever the model's own generation config says."""
-    import inspect
-
     import torch
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
-
-    from .kv_cache import in_place_cache_for
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
@@ -367,23 +382,15 @@ def _shrinking_loop(
             processors.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
         if top_p < 1.0:
             processors.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
-    parameters = inspect.signature(model.forward).parameters
-    cache = in_place_cache_for(model.config, headroom=min(max_new_tokens, SHRINKING_CACHE_HEADROOM))
-    forward_kwargs = {"cache" if "cache" in parameters else "past_key_values": cache, "use_cache": True}
-    if "logits_to_keep" in parameters:
-        forward_kwargs["logits_to_keep"] = 1
+    decoder = decoder if decoder is not None else TransformersDecoder(model)
     eos = torch.tensor(list(eos_ids), device=input_ids.device)
 
     # Prefill: each prompt once, then its cache, mask, positions and last logits copied to its samples
-    position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-    output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **forward_kwargs)
-    logits = output.logits[:, -1].to(copy=True, dtype=torch.float32)  # as `generate`: float32, not a view
-    sequences, positions = input_ids, position_ids[:, -1:]
+    logits = decoder.prefill(input_ids, attention_mask, max_new_tokens)
+    sequences = input_ids
     if num_samples > 1:
-        cache.batch_repeat_interleave(num_samples)
-        sequences, attention_mask, positions, logits = (
-            tensor.repeat_interleave(num_samples, dim=0) for tensor in (sequences, attention_mask, positions, logits)
-        )
+        decoder.repeat(num_samples)
+        sequences, logits = (tensor.repeat_interleave(num_samples, dim=0) for tensor in (sequences, logits))
     rows = torch.arange(sequences.shape[0], device=input_ids.device)  # the output row of each active row
     completions: list[list[int]] = [[] for _ in range(sequences.shape[0])]
 
@@ -402,21 +409,73 @@ def _shrinking_loop(
         if active.numel() == 0:
             break
         if active.numel() < rows.numel():
-            cache.batch_select_indices(active)
-            rows, sequences, attention_mask, positions, next_tokens = (
-                tensor[active] for tensor in (rows, sequences, attention_mask, positions, next_tokens)
-            )
+            decoder.select(active)
+            rows, sequences, next_tokens = (tensor[active] for tensor in (rows, sequences, next_tokens))
         sequences = torch.cat([sequences, next_tokens[:, None]], dim=-1)
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((rows.numel(), 1))], dim=-1)
-        positions = positions + 1
-        output = model(
-            input_ids=next_tokens[:, None], attention_mask=attention_mask, position_ids=positions, **forward_kwargs
-        )
-        logits = output.logits[:, -1].to(copy=True, dtype=torch.float32)
+        logits = decoder.step(next_tokens)
     return completions
 
 
-def generate_shrinking_as_generate(model, input_ids, attention_mask, generation_config, **unused):
+class TransformersDecoder:
+    """The shrinking loop's forwards (`generate_shrinking`) through the model's own forward, as transformers'
+    `generate` runs them: positions from the attention mask's cumulative sum, a `DynamicCache` whose full-attention
+    layers write each step in place (`reft_trl.kv_cache`), the last position's logits turned float32.
+    `reft_trl.fused_llama.FusedLlamaDecoder` has the same methods."""
+
+    def __init__(self, model):
+        import inspect
+
+        self.model = model
+        self.parameters = inspect.signature(model.forward).parameters
+        self.forward_kwargs = self.attention_mask = self.positions = None
+
+    def prefill(self, input_ids, attention_mask, max_new_tokens: int):
+        """Run `(B, T)` left-padded prompts; the float32 logits of their last positions."""
+        from .kv_cache import in_place_cache_for
+
+        cache = in_place_cache_for(self.model.config, headroom=min(max_new_tokens, SHRINKING_CACHE_HEADROOM))
+        self.forward_kwargs = {"cache" if "cache" in self.parameters else "past_key_values": cache, "use_cache": True}
+        if "logits_to_keep" in self.parameters:
+            self.forward_kwargs["logits_to_keep"] = 1
+        position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        self.attention_mask, self.positions = attention_mask, position_ids[:, -1:]
+        return self._logits(input_ids, position_ids)
+
+    def repeat(self, samples: int) -> None:
+        """Each row `samples` times, consecutively."""
+        self._cache.batch_repeat_interleave(samples)
+        self.attention_mask, self.positions = (
+            tensor.repeat_interleave(samples, dim=0) for tensor in (self.attention_mask, self.positions)
+        )
+
+    def select(self, rows) -> None:
+        """Keep the rows `rows` (indices into the current batch), in that order."""
+        self._cache.batch_select_indices(rows)
+        self.attention_mask, self.positions = self.attention_mask[rows], self.positions[rows]
+
+    def step(self, tokens):
+        """Append one token to each row (`(B,)` ids); the float32 logits of the next position."""
+        import torch
+
+        mask = self.attention_mask
+        self.attention_mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        self.positions = self.positions + 1
+        return self._logits(tokens[:, None], self.positions)
+
+    @property
+    def _cache(self):
+        return self.forward_kwargs["cache" if "cache" in self.forward_kwargs else "past_key_values"]
+
+    def _logits(self, input_ids, position_ids):
+        output = self.model(
+            input_ids=input_ids, attention_mask=self.attention_mask, position_ids=position_ids, **self.forward_kwargs
+        )
+        import torch
+
+        return output.logits[:, -1].to(copy=True, dtype=torch.float32)  # as `generate`: float32, not a view
+
+
+def generate_shrinking_as_generate(model, input_ids, attention_mask, generation_config, fused=False, **unused):
     """`generate_shrinking` called as transformers' `model.generate(input_ids=..., attention_mask=...,
     generation_config=...)` is, returning what it returns: the `(B * num_return_sequences, T + longest completion)`
     token ids of prompt and completion, each completion padded after its end with the pad id.
@@ -424,7 +483,9 @@ def generate_shrinking_as_generate(model, input_ids, attention_mask, generation_
     The settings are those `generate` would decode with (`effective_generation_config`: the given config, then the
     model's own for what it leaves unset, then transformers' defaults); one that the loop would not apply raises, and
     so does a multimodal input or a PEFT prompt-learning adapter (whose virtual tokens only `PeftModel`'s forward
-    adds). The rollouts' `rollout_decoding="shrinking"`: TRL's `_generate_single_turn` calls it as `generate`.
+    adds). The rollouts' `rollout_decoding="shrinking"`: TRL's `_generate_single_turn` calls it as `generate`. With
+    `fused`, the forwards are `reft_trl.fused_llama.FusedLlamaDecoder`'s, its weights packed for this call
+    (`rollout_decoding="fused"`).
     """
     import torch
     from accelerate.utils import is_peft_model
@@ -443,9 +504,15 @@ def generate_shrinking_as_generate(model, input_ids, attention_mask, generation_
     if max_new_tokens is None:  # `generate`'s `max_length` counts the prompt
         max_new_tokens = config.max_length - input_ids.shape[1]
     causal_lm = model.get_base_model() if is_peft_model(model) else model  # LoRA's layers are inside the base model
+    decoder = None
+    if fused:
+        from .fused_llama import FusedLlamaDecoder
+
+        decoder = FusedLlamaDecoder(causal_lm, rows=input_ids.shape[0] * config.num_return_sequences)
     completions = _shrinking_loop(
         causal_lm, input_ids, attention_mask, max_new_tokens, eos_ids, num_samples=config.num_return_sequences,
         greedy=not config.do_sample, temperature=config.temperature, top_p=config.top_p, top_k=config.top_k,
+        decoder=decoder,
     )  # fmt: skip
     width = max(len(completion) for completion in completions)
     padded = torch.full((len(completions), width), pad_id, dtype=input_ids.dtype)
@@ -566,8 +633,8 @@ def decode_compile_config(model=None):
 def packed_for_decoding(model, hf_decoding: str, rows: int, pack_weights: bool = True, skip=()):
     """`reft_trl.packed_linear.packed_linears(model, rows, skip)` where it applies to `model` decoding with
     `hf_decoding` (a Hugging Face model computing in bf16 on a CPU with native bf16; not "compiled", which compiles the
-    layers' own forwards); a context that changes nothing elsewhere. Nested in another one, it packs nothing again."""
-    if not pack_weights or hf_decoding == "compiled" or _is_vllm_engine(model):
+    layers' own forwards, nor "fused", which packs its own); a context that changes nothing elsewhere. Nested in another one, it packs nothing again."""
+    if not pack_weights or hf_decoding in ("compiled", "fused") or _is_vllm_engine(model):
         return contextlib.nullcontext()
     from .packed_linear import packed_linears
 

@@ -212,14 +212,14 @@ def test_decoding_settings_of_each_mode():
     assert compiled["cache_implementation"] == "static" and compiled["disable_compile"] is False
     config = compiled["compile_config"]
     assert isinstance(config, CompileConfig) and config._compile_all_devices and config.mode == "default"
-    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled", "shrinking", "auto"}
-    assert set(generation.GENERATE_DECODINGS) == set(generation.HF_DECODINGS) - {"shrinking", "auto"}
+    assert set(generation.HF_DECODINGS) == {"dynamic", "static", "compiled", "shrinking", "fused", "auto"}
+    assert set(generation.GENERATE_DECODINGS) == set(generation.HF_DECODINGS) - {"shrinking", "fused", "auto"}
     with pytest.raises(ValueError, match="not a setting of transformers' generate"):
         generation.hf_decoding_settings("shrinking")
 
 
 def test_an_unknown_decoding_is_refused(tokenizer, llama):
-    with pytest.raises(ValueError, match="valid: dynamic, static, compiled, shrinking, auto"):
+    with pytest.raises(ValueError, match="valid: dynamic, static, compiled, shrinking, fused, auto"):
         generate(llama, tokenizer, PROMPTS[:1], max_new_tokens=2, hf_decoding="paged", show_progress=False)
     with pytest.raises(ValueError, match="hf_decoding"):
         generation.hf_decoding_settings("Static")

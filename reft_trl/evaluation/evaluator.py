@@ -129,8 +129,9 @@ def evaluate(
         print_summary: print the summary table at the end.
         metadata: extra entries for the summary (e.g. the split and limit the dataset was loaded with).
         hf_decoding: Hugging Face backend only: "auto" (the default: "shrinking" where the model allows it, else
-            "dynamic"), "dynamic" (transformers' default), "static", "compiled" or "shrinking" (finished rows leave
-            the batch) (`reft_trl.generation.HF_DECODINGS`).
+            "dynamic"), "dynamic" (transformers' default), "static", "compiled", "shrinking" (finished rows leave
+            the batch) or "fused" (that loop with reft-trl's own Llama forward on a CPU)
+            (`reft_trl.generation.HF_DECODINGS`).
         chat_template_kwargs: keyword arguments of the chat template for conversational prompts: the training
             config's `chat_template_kwargs`, so the model is evaluated on the prompts it was trained on.
         pack_weights: Hugging Face backend only: a model computing in bf16 on a CPU with native bf16 decodes from

@@ -63,8 +63,9 @@ class EvalArguments:
     hf_decoding (`str`, *optional*, defaults to `"auto"`):
         Hugging Face backend only: `"auto"` (`"shrinking"` where the model allows it, else `"dynamic"`), `"dynamic"`
         (transformers' default cache), `"static"` (a cache allocated once),
-        `"compiled"` (that cache and the decode step compiled by `torch.compile`) or `"shrinking"` (reft-trl's own
-        loop, in which a finished row leaves the batch).
+        `"compiled"` (that cache and the decode step compiled by `torch.compile`), `"shrinking"` (reft-trl's own
+        loop, in which a finished row leaves the batch) or `"fused"` (that loop with reft-trl's own Llama forward on a
+        CPU: fewer, larger operators; `reft_trl.fused_llama`).
     pack_weights (`bool`, *optional*, defaults to `True`):
         Hugging Face backend only: a model computing in bf16 on a CPU with native bf16 decodes from weights packed
         once for oneDNN (the same products, a faster decode step; `reft_trl.packed_linear`).
@@ -123,7 +124,8 @@ class EvalArguments:
         metadata={
             "help": "Hugging Face backend only: 'auto' ('shrinking' where the model allows it, else 'dynamic'), "
             "'dynamic', 'static' (a cache allocated once), 'compiled' (that cache and the decode step compiled by "
-            "torch.compile) or 'shrinking' (finished rows leave the batch).",
+            "torch.compile), 'shrinking' (finished rows leave the batch) or 'fused' (that loop with reft-trl's own "
+            "Llama forward on a CPU).",
             "choices": list(HF_DECODINGS),
         },
     )

@@ -12,8 +12,9 @@ run without autocast: the activations stay in bf16 instead of being cast around 
 also what `rollout_decoding="compiled"` needs under mixed precision, since a compiled step under autocast casts the
 float32 weights at every step (the casts are ops of the compiled graph, outside autocast's cache).
 `rollout_decoding` (`reft_trl.generation.ROLLOUT_DECODINGS`) sets transformers' cache and compilation, which TRL turns
-off, or (`"shrinking"`) replaces transformers' `generate` for the rollout with reft-trl's loop that drops each finished
-completion from the batch. `rollout_pack_weights` has bf16 rollouts on a CPU compute from the weights packed once per
+off, or (`"shrinking"`, `"fused"`) replaces transformers' `generate` for the rollout with reft-trl's loop that drops
+each finished completion from the batch (`"fused"`: with reft-trl's own Llama forward, `reft_trl.fused_llama`).
+`rollout_pack_weights` has bf16 rollouts on a CPU compute from the weights packed once per
 rollout for oneDNN (`reft_trl.packed_linear`). vLLM rollouts are untouched (vLLM has its own dtype).
 """
 
@@ -26,6 +27,7 @@ import functools
 from ..generation import (
     DEFAULT_ROLLOUT_DECODING,
     ROLLOUT_DECODINGS,
+    SHRINKING_DECODINGS,
     check_shrinking_generation_config,
     effective_generation_config,
     generate_shrinking_as_generate,
@@ -75,12 +77,14 @@ def check_rollout_options(config) -> None:
             f"{', '.join(changed)}: these options shape sampling with transformers' `generate`; with use_vllm or "
             "continuous batching they would be ignored. Leave them at their defaults."
         )
-    own_cache = (None,) if config.rollout_decoding == "shrinking" else (None, "static")
+    own_cache = (None,) if config.rollout_decoding in SHRINKING_DECODINGS else (None, "static")
     if config.rollout_decoding != DEFAULT_ROLLOUT_DECODING and config.cache_implementation not in own_cache:
         raise ValueError(
             f"rollout_decoding={config.rollout_decoding!r} chooses transformers' cache itself; leave "
             f"cache_implementation unset (it is {config.cache_implementation!r})."
         )
+    if config.rollout_decoding == "fused" and config.fp16:
+        raise ValueError("rollout_decoding='fused' mirrors bf16 autocast or float32, not fp16; use 'shrinking'.")
     if config.rollout_decoding == "compiled" and config.rollout_weights == "policy" and (config.bf16 or config.fp16):
         raise ValueError(
             "rollout_decoding='compiled' under mixed precision needs rollout_weights='bf16_copy': a compiled decode "
@@ -129,7 +133,7 @@ class MixedPrecisionGenerationMixin:
                 "rollout_weights='bf16_copy' copies the weights of a plain causal LM held whole on this process; "
                 "under PEFT, DeepSpeed or FSDP, sample with rollout_weights='policy'."
             )
-        if self._rollout_decoding == "shrinking":  # TRL's generation config, read by reft-trl's loop
+        if self._rollout_decoding in SHRINKING_DECODINGS:  # TRL's generation config, read by reft-trl's loop
             self._check_shrinking_rollouts(policy)
             return
         settings = hf_decoding_settings(self._rollout_decoding, policy)
@@ -145,6 +149,12 @@ class MixedPrecisionGenerationMixin:
         (`synced_gpus`); the shrinking loop stops a process as soon as its own completions end.
         """
         check_shrinking_generation_config(effective_generation_config(policy, self.generation_config))
+        if self._rollout_decoding == "fused":
+            from ..fused_llama import fused_support
+
+            reason = fused_support(policy, training=True)  # TRL's rollouts decode in training mode
+            if reason:
+                raise ValueError(f"rollout_decoding='fused': {reason}; use 'shrinking'.")
         sharded = self.is_fsdp_enabled or (
             self.is_deepspeed_enabled
             and self.accelerator.state.deepspeed_plugin.zero_stage == 3
@@ -152,8 +162,8 @@ class MixedPrecisionGenerationMixin:
         )
         if sharded and self.accelerator.num_processes > 1:
             raise ValueError(
-                "rollout_decoding='shrinking' stops each process when its own completions end, while FSDP (or ZeRO-3 "
-                "without ds3_gather_for_generation) needs every process in every forward; use 'dynamic'."
+                f"rollout_decoding={self._rollout_decoding!r} stops each process when its own completions end, while "
+                "FSDP (or ZeRO-3 without ds3_gather_for_generation) needs every process in every forward; use 'dynamic'."
             )
 
     def _generate_single_turn(self, *args, **kwargs):
@@ -189,15 +199,17 @@ class MixedPrecisionGenerationMixin:
 
     @contextlib.contextmanager
     def _shrinking_rollouts(self):
-        """Under `rollout_decoding="shrinking"`, the model TRL's `_generate_single_turn` generates with (the policy or
-        its bf16 copy) decodes with `generate_shrinking_as_generate` for the call: a finished completion leaves the
-        batch instead of being computed until the longest one ends."""
-        if self._rollout_decoding != "shrinking":
+        """Under `rollout_decoding="shrinking"` (or `"fused"`), the model TRL's `_generate_single_turn` generates with
+        (the policy or its bf16 copy) decodes with `generate_shrinking_as_generate` for the call: a finished completion
+        leaves the batch instead of being computed until the longest one ends (`"fused"`: with
+        `reft_trl.fused_llama.FusedLlamaDecoder`'s forwards, built from the weights of this rollout)."""
+        if self._rollout_decoding not in SHRINKING_DECODINGS:
             yield
             return
         sampler = self.accelerator.unwrap_model(self.model_wrapped)
         own = vars(sampler).get("generate")  # an instance-level `generate` someone set before is put back
-        sampler.generate = functools.partial(generate_shrinking_as_generate, sampler)
+        fused = self._rollout_decoding == "fused"
+        sampler.generate = functools.partial(generate_shrinking_as_generate, sampler, fused=fused)
         try:
             yield
         finally:

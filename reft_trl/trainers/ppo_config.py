@@ -119,13 +119,15 @@ class ReFTPPOConfig(GRPOConfig):
         step), `"static"` (a cache allocated once) or `"compiled"` (that cache and the decode step compiled by
         `torch.compile`, on a CPU too); or `"shrinking"`, reft-trl's loop over the model's forward, in which a
         finished completion leaves the batch (the same sampling distribution; text-only, with the sampling settings
-        temperature, top-k and top-p). `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under
+        temperature, top-k and top-p); or `"fused"`, that loop with reft-trl's own Llama forward on a CPU
+        (`reft_trl.fused_llama`: fewer, larger operators, the same products; Llama models only). `"compiled"` needs `rollout_weights="bf16_copy"` or no mixed precision: under
         autocast a compiled step would cast the float32 weights again at every step.
     rollout_pack_weights (`bool`, *optional*, defaults to `True`):
         On a CPU with native bf16, where the rollouts compute in bf16 (under `bf16` autocast, or with the bf16 copy),
         their linear layers compute from the weights packed for oneDNN once per rollout (`reft_trl.packed_linear`):
         the same products, a faster decode step. Not with `rollout_decoding="compiled"`, which compiles the layers'
-        own forwards, nor under DeepSpeed or FSDP; float32 rollouts are left as they are.
+        own forwards, nor under DeepSpeed or FSDP; float32 rollouts are left as they are. `"fused"` always packs
+        its own.
 
     > Parameters that control how log-probabilities are computed
 
@@ -234,7 +236,8 @@ class ReFTPPOConfig(GRPOConfig):
         metadata={
             "help": "How rollouts are decoded: transformers' generate with 'dynamic' (its default cache), 'static' "
             "(a cache allocated once) or 'compiled' (that cache and the decode step compiled by torch.compile); or "
-            "'shrinking' (reft-trl's loop: a finished completion leaves the batch).",
+            "'shrinking' (reft-trl's loop: a finished completion leaves the batch) or 'fused' (that loop with "
+            "reft-trl's own Llama forward on a CPU).",
             "choices": list(ROLLOUT_DECODINGS),
         },
     )

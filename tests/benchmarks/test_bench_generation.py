@@ -114,3 +114,21 @@ def test_the_packed_variants_decode_what_their_unpacked_twins_decode(bench, toke
         assert results[name, "greedy"]["reference"] == twin
         assert results[name, "greedy"]["identical_share"] == 1
         assert results[name, "sampling"]["generated_tokens"] == 2 * 3
+
+
+def test_the_fused_variant_decodes_what_its_reference_decodes(bench, tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
+    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
+    model = tmp_path / "tiny"
+    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    report = bench.main(
+        ["--model", str(model), "--variants", "fp32_shrinking", "fp32_fused", "--batch_sizes", "3",
+         "--sample_batch_sizes", "2", "--max_new_tokens", "5", "--sample_new_tokens", "3", "--skip_refresh",
+         "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    results = {(r["variant"], r["workload"]): r for r in report["results"]}
+    assert results["fp32_fused", "greedy"]["reference"] == "fp32_shrinking"
+    assert results["fp32_fused", "greedy"]["identical_share"] == 1
+    assert results["fp32_fused", "sampling"]["generated_tokens"] == 2 * 3  # run to the full length
+    assert set(bench.FUSED_VARIANTS) <= set(bench.VARIANTS)

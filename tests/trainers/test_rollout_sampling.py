@@ -44,7 +44,8 @@ class ForwardCount:
     ("overrides", "message"),
     [
         ({"rollout_weights": "fp16_copy"}, "valid: policy, bf16_copy"),
-        ({"rollout_decoding": "paged"}, r"valid: dynamic, static, compiled, shrinking\."),
+        ({"rollout_decoding": "paged"}, r"valid: dynamic, static, compiled, shrinking, fused\."),
+        ({"rollout_decoding": "fused", "cache_implementation": "static"}, "leave cache_implementation unset"),
         ({"rollout_decoding": "shrinking", "cache_implementation": "static"}, "leave cache_implementation unset"),
         ({"rollout_decoding": "compiled", "bf16": True}, "needs rollout_weights='bf16_copy'"),
         ({"rollout_decoding": "static", "cache_implementation": "offloaded"}, "leave cache_implementation unset"),
@@ -72,14 +73,18 @@ def test_rollout_decoding_sets_trls_generation_config(tokenizer, tmp_path, rollo
     assert (config.compile_config is not None) is (rollout_decoding == "compiled")
 
 
-@pytest.mark.parametrize("rollout_weights", ["policy", "bf16_copy"])
-def test_shrinking_rollouts_sample_what_generate_samples(tokenizer, tmp_path, monkeypatch, rollout_weights):
-    """top-k 1 makes sampling deterministic: the shrinking loop then gives `generate`'s rollouts exactly; TRL's own
-    `generate` call is not made, and the model is left without the patch."""
+@pytest.mark.parametrize(
+    ("rollout_weights", "rollout_decoding"), [("policy", "shrinking"), ("bf16_copy", "shrinking"), ("policy", "fused")]
+)
+def test_shrinking_rollouts_sample_what_generate_samples(
+    tokenizer, tmp_path, monkeypatch, rollout_weights, rollout_decoding
+):
+    """top-k 1 makes sampling deterministic: the shrinking loop (with the model's forward or the fused one) then gives
+    `generate`'s rollouts exactly; TRL's own `generate` call is not made, and the model is left without the patch."""
     monkeypatch.setattr(mixed_precision_generation, "ROLLOUT_COPY_DTYPE", "float32")
     settings = dict(rollout_weights=rollout_weights, top_k=1, max_completion_length=12)
     expected = rollout(make_trainer(tokenizer, tmp_path, **settings))
-    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", **settings)
+    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding=rollout_decoding, **settings)
     calls = []
     monkeypatch.setattr(
         mixed_precision_generation, "generate_shrinking_as_generate",
@@ -91,6 +96,12 @@ def test_shrinking_rollouts_sample_what_generate_samples(tokenizer, tmp_path, mo
     )
     assert len(calls) == 1 and calls[0][0] is sampler
     assert "generate" not in vars(sampler)
+
+
+def test_fused_rollouts_refuse_a_model_they_cannot_decode(tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setattr("reft_trl.fused_llama.FUSED_MODEL_TYPES", ("mistral",))
+    with pytest.raises(ValueError, match="rollout_decoding='fused': .* this one is 'llama'; use 'shrinking'"):
+        make_trainer(tokenizer, tmp_path, rollout_decoding="fused")
 
 
 def test_shrinking_rollouts_refuse_a_setting_they_would_ignore(tokenizer, tmp_path):
@@ -109,18 +120,19 @@ def test_shrinking_rollouts_refuse_weights_sharded_across_processes(tokenizer, t
         trainer._check_shrinking_rollouts(policy)
 
 
-def test_a_ppo_step_trains_with_shrinking_rollouts(tokenizer, tmp_path, monkeypatch):
+@pytest.mark.parametrize("rollout_decoding", ["shrinking", "fused"])
+def test_a_ppo_step_trains_with_shrinking_rollouts(tokenizer, tmp_path, monkeypatch, rollout_decoding):
     calls = []
     monkeypatch.setattr(
         mixed_precision_generation, "generate_shrinking_as_generate",
-        lambda *args, **kwargs: calls.append(args) or generation.generate_shrinking_as_generate(*args, **kwargs),
+        lambda *args, **kwargs: calls.append(kwargs) or generation.generate_shrinking_as_generate(*args, **kwargs),
     )  # fmt: skip
-    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding="shrinking", max_steps=2)
+    trainer = make_trainer(tokenizer, tmp_path, rollout_decoding=rollout_decoding, max_steps=2)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
     changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p)}
     assert "model.layers.0.mlp.up_proj.weight" in changed
-    assert calls  # the rollouts went through the shrinking loop
+    assert calls and all(call["fused"] is (rollout_decoding == "fused") for call in calls)  # through the loop
 
 
 @needs_packing
