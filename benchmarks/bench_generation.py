@@ -41,6 +41,8 @@ Variants (`VARIANTS`):
 - `fp32_fused`, `autocast_fused`, `bf16_fused` (`FUSED_VARIANTS`): `hf_decoding="fused"` (the shrinking loop with
   `reft_trl.fused_llama.FusedLlamaDecoder`'s forwards) over float32 weights, float32 weights under bf16 autocast (the
   rollouts' `rollout_decoding="fused"`) and bf16 weights; the decoder's construction is timed as part of the prefill.
+- `fp32_fused_unpacked`: `fp32_fused` multiplying by the concatenated float32 weights as they are, not packed for
+  oneDNN.
 
 Each (variant, batch size) starts with an untimed warm-up call of `WARMUP_TOKENS` tokens on the same prompts and the
 same cache length, which is where compilation happens; its time is reported apart ("first call"). A logits processor
@@ -104,6 +106,7 @@ VARIANTS = {
     "fp32_fused": ("float32", "fused", False, None),
     "autocast_fused": ("float32", "fused", True, None),
     "bf16_fused": ("bfloat16", "fused", False, None),
+    "fp32_fused_unpacked": ("float32", "fused", False, None),
 }
 CONCATENATING_CACHE_VARIANTS = ("bf16_shrinking_concat",)
 """Variants whose shrinking loop keeps transformers' `DynamicCache` (grown by concatenation: a copy of each layer's cache
@@ -112,10 +115,16 @@ PACKED_VARIANTS = {"autocast_packed": "autocast", "bf16_packed": "bf16", "bf16_s
 """Variants whose linear layers compute from weights packed for oneDNN at the start of each call
 (`reft_trl.packed_linear.packed_linears`; the packing is timed as part of the prefill), each with the variant it is
 otherwise the same as."""
-FUSED_VARIANTS = {"fp32_fused": "fp32_shrinking", "autocast_fused": "autocast", "bf16_fused": "bf16_shrinking"}
+FUSED_VARIANTS = {
+    "fp32_fused": "fp32_shrinking",
+    "autocast_fused": "autocast",
+    "bf16_fused": "bf16_shrinking",
+    "fp32_fused_unpacked": "fp32_shrinking",
+}
 """Variants decoding with `reft_trl.fused_llama.FusedLlamaDecoder` in the shrinking loop (`hf_decoding="fused"`; the
 decoder's construction, which packs or concatenates the weights, is timed as part of the prefill), each with the
-variant whose greedy tokens it is compared to."""
+variant whose greedy tokens it is compared to. `fp32_fused_unpacked` multiplies by the concatenated weights as they are
+(`FusedLlamaDecoder(pack_weights=False)`)."""
 CONTINUOUS = "continuous"
 """The decoding of transformers' continuous batching (`generate_batch`), not an `hf_decoding`."""
 DEFAULT_VARIANTS = ("autocast", "bf16", "bf16_static", "bf16_compiled")
@@ -269,7 +278,10 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
             start = time.perf_counter()
             packing = packed_linears(model, rows=input_ids.shape[0]) if name in PACKED_VARIANTS else None
             with packing or contextlib.nullcontext():
-                completions = _decode(hf_decoding, model, input_ids, attention_mask, config, clock, seed, args, log)
+                completions = _decode(
+                    hf_decoding, model, input_ids, attention_mask, config, clock, seed, args, log,
+                    pack=name != "fp32_fused_unpacked",
+                )  # fmt: skip
             end = time.perf_counter()
     finally:
         if log is not None:
@@ -283,12 +295,12 @@ def run_once(name, model, tokenizer, input_ids, attention_mask, config, seed, ar
     return completions, steps, prefill, decode, end - start, rows
 
 
-def _decode(hf_decoding, model, input_ids, attention_mask, config, clock, seed, args, log):
+def _decode(hf_decoding, model, input_ids, attention_mask, config, clock, seed, args, log, pack=True):
     """The variant's decoding call itself: completion token lists."""
     from transformers import LogitsProcessorList
 
     if hf_decoding in ("shrinking", "fused"):
-        return shrinking_call(model, input_ids, attention_mask, config, clock, fused=hf_decoding == "fused")
+        return shrinking_call(model, input_ids, attention_mask, config, clock, fused=hf_decoding == "fused", pack=pack)
     if hf_decoding == CONTINUOUS:
         completions = continuous_call(model, input_ids, attention_mask, config, seed, args)
         clock.stamps = log.stamps
@@ -316,15 +328,15 @@ def concatenating_cache(name: str):
         yield
 
 
-def shrinking_call(model, input_ids, attention_mask, config, clock, fused=False):
+def shrinking_call(model, input_ids, attention_mask, config, clock, fused=False, pack=True):
     """`generate_shrinking` with the config's settings; `min_new_tokens` through transformers' own processor. `fused`:
-    with a `FusedLlamaDecoder` built from the model for the call."""
+    with a `FusedLlamaDecoder` built from the model for the call (`pack`: its `pack_weights`)."""
     from transformers import MinNewTokensLengthLogitsProcessor
 
     from reft_trl.fused_llama import FusedLlamaDecoder
     from reft_trl.generation import generate_shrinking
 
-    decoder = FusedLlamaDecoder(model, rows=input_ids.shape[0]) if fused else None
+    decoder = FusedLlamaDecoder(model, rows=input_ids.shape[0], pack_weights=pack) if fused else None
 
     processors = [clock]
     if config.min_new_tokens:

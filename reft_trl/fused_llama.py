@@ -7,9 +7,10 @@ projections as one, rotary embeddings on queries and keys together, a key/value 
 written in place, SDPA reading the grouped key/value heads as they are. Each operation mirrors transformers'
 `LlamaForCausalLM` in the same dtypes (RMSNorm statistics in float32; under bf16 autocast a float32 residual stream and
 bf16 products), so it samples from the same distribution; its greedy tokens are checked against transformers' in
-`tests/test_fused_llama.py`. Where the products are bf16 on a CPU with native bf16, they come from weights packed once
-for oneDNN (`reft_trl.packed_linear`); elsewhere from the concatenated weights. A LoRA adapter is merged into the
-weights (W + BA rounded once, where PEFT's forward adds the two products).
+`tests/test_fused_llama.py`. The products come from weights packed once per decoder for oneDNN (as
+`reft_trl.packed_linear` packs them): bf16 on a CPU with native bf16, float32 anywhere oneDNN is built in (float32
+products then differ from transformers' in the last bits). A LoRA adapter is merged into the weights (W + BA rounded
+once, where PEFT's forward adds the two products).
 
 Only a CPU, only transformers' `llama` model type (SmolLM2, TinyLlama, CodeLlama, Llama 2 / 3) with SDPA attention,
 its own rotary embedding, SiLU MLP and full attention in every layer, and plain or LoRA linear layers;
@@ -96,9 +97,11 @@ class FusedLlamaDecoder:
         model: a `LlamaForCausalLM` (or a PEFT model around one); its weights are read at construction, so build a
             decoder after they change.
         rows: the rows the decode steps multiply (oneDNN's hint for the packed layout).
+        pack_weights: compute the products from weights packed once for oneDNN (bf16 where the CPU computes bf16
+            natively; float32), else with `torch.nn.functional.linear` (`_fused_linear`).
     """
 
-    def __init__(self, model, rows: int = 8):
+    def __init__(self, model, rows: int = 8, pack_weights: bool = True):
         reason = fused_support(model)
         if reason:
             raise ValueError(reason)
@@ -114,18 +117,20 @@ class FusedLlamaDecoder:
         bf16 = self.embed.dtype == torch.bfloat16 or _bf16_autocast()
         self.compute = torch.bfloat16 if bf16 else self.embed.dtype  # the products', the cache's and attention's
         self.final_norm = _norm(causal_lm.model.norm)
-        self.lm_head = _fused_linear(self.compute, rows, causal_lm.lm_head)
+        self.lm_head = _fused_linear(self.compute, rows, causal_lm.lm_head, pack=pack_weights)
         self.layers = []
         for layer in causal_lm.model.layers:
             attention, mlp = layer.self_attn, layer.mlp
             self.layers.append(
                 {
                     "input_norm": _norm(layer.input_layernorm),
-                    "qkv": _fused_linear(self.compute, rows, attention.q_proj, attention.k_proj, attention.v_proj),
-                    "o": _fused_linear(self.compute, rows, attention.o_proj),
+                    "qkv": _fused_linear(
+                        self.compute, rows, attention.q_proj, attention.k_proj, attention.v_proj, pack=pack_weights
+                    ),
+                    "o": _fused_linear(self.compute, rows, attention.o_proj, pack=pack_weights),
                     "post_norm": _norm(layer.post_attention_layernorm),
-                    "gate_up": _fused_linear(self.compute, rows, mlp.gate_proj, mlp.up_proj),
-                    "down": _fused_linear(self.compute, rows, mlp.down_proj),
+                    "gate_up": _fused_linear(self.compute, rows, mlp.gate_proj, mlp.up_proj, pack=pack_weights),
+                    "down": _fused_linear(self.compute, rows, mlp.down_proj, pack=pack_weights),
                 }
             )
         self.keys: list[torch.Tensor] = []
@@ -242,9 +247,11 @@ def _norm(norm: torch.nn.Module):
     return forward
 
 
-def _fused_linear(dtype: torch.dtype, rows: int, *layers: torch.nn.Module):
-    """One product for `layers` (their outputs concatenated), each a plain or LoRA linear layer, in `dtype`: bf16 from
-    the weight packed once for oneDNN where the CPU computes bf16 natively, else `torch.nn.functional.linear`."""
+def _fused_linear(dtype: torch.dtype, rows: int, *layers: torch.nn.Module, pack: bool = True):
+    """One product for `layers` (their outputs concatenated), each a plain or LoRA linear layer, in `dtype`. With
+    `pack`, from the weight packed once for oneDNN: bf16 where the CPU computes bf16 natively, float32 wherever oneDNN
+    is built in (other kernels than `torch.nn.functional.linear`'s: the products differ in the last bits); else
+    `torch.nn.functional.linear`."""
     weights, biases = zip(*(_effective_weight(layer) for layer in layers), strict=True)
     weight = torch.cat(weights).to(dtype)
     bias = None
@@ -253,7 +260,8 @@ def _fused_linear(dtype: torch.dtype, rows: int, *layers: torch.nn.Module):
             [b if b is not None else w.new_zeros(w.shape[0]) for w, b in zip(weights, biases, strict=True)]
         )
         bias = bias.to(dtype)
-    if dtype != torch.bfloat16 or not can_pack(layers[0]):
+    packable = can_pack(layers[0]) if dtype == torch.bfloat16 else dtype == torch.float32 and _onednn_available()
+    if not (pack and packable):
         return lambda x: F.linear(x.to(dtype), weight, bias)
     packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
 
@@ -264,6 +272,11 @@ def _fused_linear(dtype: torch.dtype, rows: int, *layers: torch.nn.Module):
         return out.reshape(*shape[:-1], out.shape[-1])
 
     return forward
+
+
+def _onednn_available() -> bool:
+    """Whether oneDNN's packed linear ops are built into this torch."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 
 
 @torch.no_grad()

@@ -123,12 +123,14 @@ def test_the_fused_variant_decodes_what_its_reference_decodes(bench, tokenizer, 
     tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
     tokenizer.save_pretrained(model)
     report = bench.main(
-        ["--model", str(model), "--variants", "fp32_shrinking", "fp32_fused", "--batch_sizes", "3",
+        ["--model", str(model), "--variants", "fp32_shrinking", "fp32_fused", "fp32_fused_unpacked", "--batch_sizes", "3",
          "--sample_batch_sizes", "2", "--max_new_tokens", "5", "--sample_new_tokens", "3", "--skip_refresh",
          "--output_dir", str(tmp_path / "out")]
     )  # fmt: skip
     results = {(r["variant"], r["workload"]): r for r in report["results"]}
-    assert results["fp32_fused", "greedy"]["reference"] == "fp32_shrinking"
-    assert results["fp32_fused", "greedy"]["identical_share"] == 1
-    assert results["fp32_fused", "sampling"]["generated_tokens"] == 2 * 3  # run to the full length
+    for name in ("fp32_fused", "fp32_fused_unpacked"):
+        assert results[name, "greedy"]["reference"] == "fp32_shrinking"
+        assert results[name, "greedy"]["identical_share"] == 1
+        assert 0 < results[name, "greedy"]["decode_rows_per_step"] <= 3  # counted from the steps' logits
+        assert results[name, "sampling"]["generated_tokens"] == 2 * 3  # run to the full length
     assert set(bench.FUSED_VARIANTS) <= set(bench.VARIANTS)
