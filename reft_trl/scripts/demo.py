@@ -96,8 +96,8 @@ class DemoArguments:
     eval_batch_size (`int`, *optional*, defaults to `64`):
         Sequences per `generate` call in the evaluation.
     hf_decoding (`str`, *optional*, defaults to `"shrinking"`):
-        Evaluation decoding without vLLM: "shrinking" (drops finished answers from the batch), "dynamic"
-        (transformers' `generate`), "static" or "compiled".
+        Evaluation decoding without vLLM: "shrinking" (drops finished answers from the batch), "fused" (that loop
+        with reft-trl's own Llama forward), "dynamic" (transformers' `generate`), "static" or "compiled".
     use_vllm (`bool`, *optional*, defaults to `False`):
         Generate with vLLM (GPU) in PPO and evaluation.
     seed (`int`, *optional*, defaults to `42`):
@@ -134,8 +134,8 @@ class DemoArguments:
     hf_decoding: str = field(
         default="shrinking",
         metadata={
-            "help": 'Evaluation decoding without vLLM: "shrinking" (drops finished answers from the batch), '
-            '"dynamic" (transformers\' generate), "static" or "compiled".'
+            "help": 'Evaluation decoding without vLLM: "shrinking" (drops finished answers from the batch), "fused" '
+            '(that loop with reft-trl\'s own Llama forward), "dynamic" (transformers\' generate), "static" or "compiled".'
         },
     )
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (GPU) in PPO and evaluation."})
