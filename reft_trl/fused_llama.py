@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .packed_linear import _bf16_autocast, can_pack
+from .packed_linear import _bf16_autocast, can_pack, packed_product
 
 FUSED_MODEL_TYPES = ("llama",)
 """transformers model types `FusedLlamaDecoder` computes."""
@@ -264,14 +264,7 @@ def _fused_linear(dtype: torch.dtype, rows: int, *layers: torch.nn.Module, pack:
     if not (pack and packable):
         return lambda x: F.linear(x.to(dtype), weight, bias)
     packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        x = x.to(dtype).reshape(-1, shape[-1]).contiguous()
-        out = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
-        return out.reshape(*shape[:-1], out.shape[-1])
-
-    return forward
+    return lambda x: packed_product(x.to(dtype), packed, bias)
 
 
 def _onednn_available() -> bool:

@@ -35,8 +35,7 @@ HF_DECODINGS = {
     "compiled": "that static cache, and the one-token decode step compiled by torch.compile (on a CPU too)",
     "shrinking": "reft-trl's own loop over the model's forward: a finished row leaves the batch and its cache; eager",
     "fused": "that loop with reft-trl's own Llama forward (`reft_trl.fused_llama`): fewer, larger operators in the "
-    "model's precision (bf16 products from weights packed for oneDNN where the CPU has native bf16); Llama models on "
-    "a CPU only",
+    "model's precision, from weights packed once for oneDNN; Llama models on a CPU only",
     "auto": "shrinking where the model allows it (decoder-only, no generation-config setting it leaves out), else "
     "dynamic",
 }

@@ -89,12 +89,17 @@ def _packed_forward(layer: torch.nn.Linear, rows: int):
             return own(x)
         if layer.weight.dtype != torch.bfloat16 and not autocast:
             return own(x)
-        x = x.to(torch.bfloat16)
-        shape = x.shape
-        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]).contiguous(), packed, bias, "none", [], "")
-        return out.reshape(*shape[:-1], out.shape[-1])
+        return packed_product(x.to(torch.bfloat16), packed, bias)
 
     return forward
+
+
+def packed_product(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`x @ W.T + bias` from `packed = torch.ops.mkldnn._reorder_linear_weight(W, rows)`, for `x` of any leading
+    shape in W's dtype."""
+    shape = x.shape
+    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]).contiguous(), packed, bias, "none", [], "")
+    return out.reshape(*shape[:-1], out.shape[-1])
 
 
 def _packable(module: torch.nn.Module, autocast: bool) -> bool:

@@ -19,6 +19,16 @@ def bench():
     return load_script(BENCHMARK)
 
 
+def tiny_model(bench, tokenizer, tmp_path, monkeypatch, tie_word_embeddings=False):
+    """A tiny random Llama with the real tokenizer saved in `tmp_path / "tiny"`, and the machine measurements shrunk."""
+    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
+    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
+    model = tmp_path / "tiny"
+    tiny_llama(len(tokenizer), tie_word_embeddings=tie_word_embeddings).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    return model
+
+
 def test_every_variant_is_described_in_the_docstring(bench):
     for name in bench.VARIANTS:
         assert f"`{name}`" in bench.__doc__, name
@@ -26,11 +36,7 @@ def test_every_variant_is_described_in_the_docstring(bench):
 
 
 def test_a_tiny_run_writes_timings_and_the_greedy_comparison(bench, tokenizer, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
-    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
-    model = tmp_path / "tiny"
-    tiny_llama(len(tokenizer)).save_pretrained(model)
-    tokenizer.save_pretrained(model)
+    model = tiny_model(bench, tokenizer, tmp_path, monkeypatch, tie_word_embeddings=True)
     report = bench.main(
         ["--model", str(model), "--variants", "fp32", "autocast", "bf16", "--batch_sizes", "2", "--sample_batch_sizes",
          "2", "--max_new_tokens", "4", "--sample_new_tokens", "3", "--output_dir", str(tmp_path / "out")]
@@ -51,11 +57,7 @@ def test_a_tiny_run_writes_timings_and_the_greedy_comparison(bench, tokenizer, t
 
 def test_the_shrinking_and_continuous_variants_run_and_report_their_rows(bench, tokenizer, tmp_path, monkeypatch):
     """Both stop a row at its EOS; in the sampling workload they run to the full length as `generate` does."""
-    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
-    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
-    model = tmp_path / "tiny"
-    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
-    tokenizer.save_pretrained(model)
+    model = tiny_model(bench, tokenizer, tmp_path, monkeypatch)
     report = bench.main(
         ["--model", str(model), "--variants", "bf16", "bf16_shrinking", "bf16_shrinking_concat", "bf16_continuous",
          "--batch_sizes", "3",
@@ -98,11 +100,7 @@ def test_the_concatenating_variant_runs_the_loop_with_transformers_cache(bench, 
     reason="needs a CPU with native bf16 and oneDNN's packing ops",
 )
 def test_the_packed_variants_decode_what_their_unpacked_twins_decode(bench, tokenizer, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
-    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
-    model = tmp_path / "tiny"
-    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
-    tokenizer.save_pretrained(model)
+    model = tiny_model(bench, tokenizer, tmp_path, monkeypatch)
     packed = list(bench.PACKED_VARIANTS)
     report = bench.main(
         ["--model", str(model), "--variants", *bench.PACKED_VARIANTS.values(), *packed, "--batch_sizes", "3",
@@ -117,11 +115,7 @@ def test_the_packed_variants_decode_what_their_unpacked_twins_decode(bench, toke
 
 
 def test_the_fused_variant_decodes_what_its_reference_decodes(bench, tokenizer, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "BANDWIDTH_BYTES", 2**20)
-    monkeypatch.setattr(bench, "MATMUL_SIZE", 64)
-    model = tmp_path / "tiny"
-    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(model)
-    tokenizer.save_pretrained(model)
+    model = tiny_model(bench, tokenizer, tmp_path, monkeypatch)
     report = bench.main(
         ["--model", str(model), "--variants", "fp32_shrinking", "fp32_fused", "fp32_fused_unpacked", "--batch_sizes", "3",
          "--sample_batch_sizes", "2", "--max_new_tokens", "5", "--sample_new_tokens", "3", "--skip_refresh",
