@@ -28,6 +28,8 @@ What each trainer holds:
 - `reft_fused`: the same with `lm_head_scoring="fused"` (TRL's chunked fused LM head, which on a CPU projects every
   position and recomputes the projection in the backward).
 - `reft_shrinking`: `reft` with `rollout_decoding="shrinking"` (a finished completion leaves the rollout's batch).
+- `reft_fused_rollouts`: `reft` with `rollout_decoding="fused"` (the shrinking loop over `reft_trl.fused_llama`'s
+  decoder: the same Llama forward in fewer operators, from weights packed once per rollout).
 - `trl112`: PPOTrainer; policy, reference copy, value model and reward model (the value and reward models are the
   same SmolLM2 weights with a fresh 1-label `*ForSequenceClassification` head), KL in the reward. 8 prompts x 1.
 - `grpo`: GRPOTrainer, beta 0 (no reference), `AnswerMatchReward`; 4 prompts x 2 completions.
@@ -78,17 +80,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKERS = Path(__file__).resolve().parent / "ppo_step"
 PROJECT_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 TRL112_PYTHON = REPO_ROOT / ".venv-trl112" / "bin" / "python"
-TRAINERS = ("reft", "reft_fused", "reft_shrinking", "trl112", "grpo", "grpo_kl")
+TRAINERS = ("reft", "reft_fused", "reft_shrinking", "reft_fused_rollouts", "trl112", "grpo", "grpo_kl")
 DEFAULT_TRAINERS = ("reft", "trl112", "grpo", "grpo_kl")
 """Ours, TRL 1.12's PPO and TRL 1.16's GRPO; the `reft_*` variants of ours run on request."""
 LABELS = {
     "reft": "ReFTPPOTrainer (TRL 1.16)",
     "reft_fused": "ReFTPPOTrainer, fused head",
     "reft_shrinking": "ReFTPPOTrainer, shrinking rollouts",
+    "reft_fused_rollouts": "ReFTPPOTrainer, fused-decoder rollouts",
     "trl112": "TRL 1.12 PPOTrainer",
     "grpo": "TRL 1.16 GRPO, beta 0",
     "grpo_kl": "TRL 1.16 GRPO, beta 0.05",
 }
+ROLLOUT_DECODING = {"reft_shrinking": "shrinking", "reft_fused_rollouts": "fused"}
+"""`rollout_decoding` of the `reft_*` variants that change it (the others: "dynamic", transformers' `generate`)."""
 BASELINE = "trl112"
 TARGET_RATIO = 0.5  # time per rollout, ours / TRL 1.12 (issue "Fast on a CPU")
 TARGET_MEMORY_RATIO = 0.6  # peak memory, ours / TRL 1.12
@@ -277,7 +282,7 @@ def worker_config(args, shared: dict, trainer: str) -> dict:
         "num_generations": 2,
         "beta": GRPO_KL_BETA if trainer == "grpo_kl" else 0.0,
         "lm_head_scoring": "fused" if trainer == "reft_fused" else "auto",
-        "rollout_decoding": "shrinking" if trainer == "reft_shrinking" else "dynamic",
+        "rollout_decoding": ROLLOUT_DECODING.get(trainer, "dynamic"),
         "trl112_stop_token": None if args.trl112_stop_token == "none" else args.trl112_stop_token,
         # Every config's `bf16`, explicit: reft-trl's default (None) would resolve to True on a CPU with native bf16,
         # TRL's to True anywhere. For TRL 1.12 it takes effect through `worker_env`'s ACCELERATE_MIXED_PRECISION.

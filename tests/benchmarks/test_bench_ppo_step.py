@@ -32,6 +32,15 @@ def test_precision_is_explicit_in_every_worker(bench, monkeypatch, argv, bf16, a
     assert env["PATH"] == os.environ["PATH"]
 
 
+def test_reft_variants_reach_the_worker_config(bench):
+    args = bench.parse_args(["--trainers", "reft_shrinking", "reft_fused_rollouts", "reft_fused"])
+    decoding = {trainer: bench.worker_config(args, {}, trainer)["rollout_decoding"] for trainer in args.trainers}
+    assert decoding == {"reft_shrinking": "shrinking", "reft_fused_rollouts": "fused", "reft_fused": "dynamic"}
+    assert bench.worker_config(args, {}, "reft_fused")["lm_head_scoring"] == "fused"
+    assert bench.worker_config(args, {}, "reft_fused_rollouts")["lm_head_scoring"] == "auto"
+    assert all(bench.worker_command(args, trainer, Path("r"), Path("c"))[2] == "reft" for trainer in args.trainers)
+
+
 def test_native_bf16_from_cpu_flags(bench):
     assert bench.cpu_has_native_bf16({"flags": "fpu avx2 avx512f avx512_bf16"})
     assert bench.cpu_has_native_bf16({"flags": "avx512f amx_tile amx_bf16"})
