@@ -4,15 +4,18 @@ per second, and whether the decodings agree (identical completions, paired accur
 
 For each decoding in `--decodings` (`reft_trl.generation.HF_DECODINGS`; in turn, in one process, on the same model
 loaded once): the same questions, batch size and completion budget. Reported per decoding: the evaluation's generation
-time, the completion tokens (the completions re-tokenized) and tokens/s, accuracy; and against the first decoding,
-the share of identical completions and the paired accuracy difference with its 95 % interval and exact McNemar p.
+time, the completion tokens (the completions re-tokenized, end-of-sequence left out) and tokens/s, accuracy; and
+against the first decoding, the share of identical completions and the paired accuracy difference with its 95 %
+interval and exact McNemar p. Before its timed evaluation each decoding decodes the first batch's questions a few
+tokens untimed (first-call costs: thread pools, kernels, allocations). Whatever a decoding does per batch stays in its
+time, as a user pays it: "fused" packs the weights for each batch it decodes.
 
 The model: `--model` (default: the embedded SmolLM2-135M-Instruct), or a LoRA adapter (`--adapter`, a PEFT
 checkpoint such as the learning benchmark's) merged into `--model` in float32 first, then cast to `--dtype`.
 The questions: the first `--limit` of SVAMP's test split, or with `--split dev` the last `--limit` of its training
 split (the learning benchmark's development split: `--dev_size` 300), which keeps the test set for final figures.
 
-    python benchmarks/bench_evaluation.py --split dev --limit 300 --model WARM_UP --adapter CHECKPOINT
+    python benchmarks/bench_evaluation.py --split dev --limit 300 --dtype float32 --model WARM_UP --adapter CHECKPOINT
     python benchmarks/bench_evaluation.py --limit 64 --decodings shrinking fused --dtype float32
     python benchmarks/bench_evaluation.py --model path/to/tiny --limit 8 --max_new_tokens 8         # smoke
 """
@@ -35,6 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DECODINGS = ("dynamic", "static", "compiled", "shrinking", "fused")
 """`reft_trl.generation.HF_DECODINGS` but "auto" (one of these)."""
 DTYPES = ("auto", "float32", "bfloat16")
+WARM_UP_TOKENS = 8
+"""New tokens of the untimed warm-up decoding before each timed evaluation."""
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation"
 
 
@@ -133,6 +138,11 @@ def measure(decoding: str, model, tokenizer, questions, args) -> dict:
     from reft_trl.evaluation import evaluate
     from reft_trl.evaluation.report import read_predictions
 
+    first_batch = questions.select(range(min(args.batch_size, len(questions))))
+    evaluate(
+        model, tokenizer, first_batch, "svamp", "pcot", mode="greedy", max_new_tokens=WARM_UP_TOKENS,
+        batch_size=args.batch_size, output_dir=None, backend="hf", hf_decoding=decoding, print_summary=False,
+    )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         summary = evaluate(
             model, tokenizer, questions, "svamp", "pcot", mode="greedy", max_new_tokens=args.max_new_tokens,

@@ -24,10 +24,11 @@ def base_and_adapter(tokenizer, tmp_path):
     from peft import LoraConfig, get_peft_model
 
     base = tmp_path / "base"
-    tiny_llama(len(tokenizer)).save_pretrained(base)
+    tiny_llama(len(tokenizer), tie_word_embeddings=False).save_pretrained(base)
     tokenizer.save_pretrained(base)
-    torch.manual_seed(1)
-    adapted = get_peft_model(tiny_llama(len(tokenizer)), LoraConfig(r=2, target_modules="all-linear"))
+    adapted = get_peft_model(
+        tiny_llama(len(tokenizer), tie_word_embeddings=False), LoraConfig(r=2, target_modules="all-linear")
+    )
     for name, parameter in adapted.named_parameters():
         if "lora_B" in name:  # PEFT starts B at zero (no change); this adapter changes every product
             torch.nn.init.normal_(parameter, std=0.5)
@@ -46,18 +47,39 @@ def test_the_adapter_is_merged_into_its_base(bench, base_and_adapter):
         bench.load_model(str(adapter), None, "float32")
 
 
-def test_dev_questions_are_the_last_training_questions(bench):
+def test_dev_questions_are_the_learning_benchmarks(bench):
+    from argparse import Namespace
+
     from reft_trl.data import load_task
 
+    question_ranges = load_script(BENCHMARK.parent / "bench_learning_svamp.py").question_ranges
+
     train = load_task("svamp", cot="pcot", split="train", program_prefix_in_prompt=True)
-    assert bench.load_questions("dev", 3)["item_id"] == train["item_id"][-3:]
+    dev = question_ranges(Namespace(dev_size=3, train_limit=1, rl_start=0, rl_limit=0), len(train))[2]
+    questions = bench.load_questions("dev", 3)
+    assert questions["item_id"] == train.select(dev)["item_id"]
+    assert questions["prompt"] == train.select(dev)["prompt"]
     assert len(bench.load_questions("test", 5)) == 5
     with pytest.raises(SystemExit):
         bench.parse_args(["--split", "dev"])
 
 
-def test_each_decoding_is_timed_and_compared_with_the_first(bench, base_and_adapter, tmp_path):
+def test_each_decoding_is_timed_and_compared_with_the_first(bench, base_and_adapter, tmp_path, monkeypatch):
+    from reft_trl import fused_llama
+
     base, adapter, _ = base_and_adapter
+    built = []
+    original = fused_llama.FusedLlamaDecoder.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(fused_llama.FusedLlamaDecoder, "__init__", counted)
+    decoders_before = []
+    monkeypatch.setattr(
+        bench, "measure", lambda *args, measure=bench.measure: decoders_before.append(len(built)) or measure(*args)
+    )
     output = tmp_path / "evaluation.json"
     report = bench.main(
         ["--model", str(base), "--adapter", str(adapter), "--split", "dev", "--limit", "3", "--dtype", "float32",
@@ -70,6 +92,7 @@ def test_each_decoding_is_timed_and_compared_with_the_first(bench, base_and_adap
     for result in (shrinking, fused):
         assert len(result["scores"]) == 3 and result["tokens"] > 0 and result["generation_s"] > 0
         assert "completions" not in result
+    assert decoders_before == [0, 0] and built  # "shrinking" built no fused decoder, "fused" did
     assert fused["same_completions"] == 1.0  # float32 greedy: the fused forward picks transformers' tokens
     assert fused["paired_vs_first"]["difference"] == 0.0
     assert fused["speedup_vs_first"] == pytest.approx(shrinking["generation_s"] / fused["generation_s"])
