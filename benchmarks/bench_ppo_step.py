@@ -92,6 +92,7 @@ LABELS = {
     "grpo": "TRL 1.16 GRPO, beta 0",
     "grpo_kl": "TRL 1.16 GRPO, beta 0.05",
 }
+LABEL_WIDTH = max(len(label) for label in LABELS.values())
 ROLLOUT_DECODING = {"reft_shrinking": "shrinking", "reft_fused_rollouts": "fused"}
 """`rollout_decoding` of the `reft_*` variants that change it (the others: "dynamic", transformers' `generate`)."""
 BASELINE = "trl112"
@@ -397,14 +398,15 @@ def print_tables(summaries: dict[str, dict], precision: str = DEFAULT_PRECISION)
         f"seconds per rollout, {precision} (steady: mean ± sd over the non-warm-up rollouts with other processes "
         "below the --max-other-cpu share; median of those; first: the warm-up rollout, same filter)"
     )
-    header = f"{'trainer':<26} {'steady mean':>14} {'median':>7} {'first':>7} {'peak RSS':>9} {'after build':>11}" + (
-        f" {'time/1.12':>9} {'median/1.12':>11} {'peak/1.12':>9}" if base else ""
+    header = (
+        f"{'trainer':<{LABEL_WIDTH}} {'steady mean':>14} {'median':>7} {'first':>7} {'peak RSS':>9} {'after build':>11}"
+        + (f" {'time/1.12':>9} {'median/1.12':>11} {'peak/1.12':>9}" if base else "")
     )
     print(header)
     print("-" * len(header))
     for name, s in summaries.items():
         line = (
-            f"{LABELS[name]:<26} {s['steady_s']:>6.2f} ± {s['steady_sd_s']:<5.2f} {s['steady_median_s']:>7.2f}"
+            f"{LABELS[name]:<{LABEL_WIDTH}} {s['steady_s']:>6.2f} ± {s['steady_sd_s']:<5.2f} {s['steady_median_s']:>7.2f}"
             f" {s['first_s']:>7.2f} {s['peak_rss_mb'] / 1000:>6.2f} GB {s['rss_after_build_mb'] / 1000:>8.2f} GB"
         )
         if base:
@@ -424,7 +426,7 @@ def print_tables(summaries: dict[str, dict], precision: str = DEFAULT_PRECISION)
 
     print("\nsteady-state split of a rollout: seconds (share)")
     header = (
-        f"{'trainer':<26} {'generate':>14} {'score':>13} {'rollout fwd':>13} {'PPO update':>14}"
+        f"{'trainer':<{LABEL_WIDTH}} {'generate':>14} {'score':>13} {'rollout fwd':>13} {'PPO update':>14}"
         f" {'mean len':>8} {'decode steps':>12} {'prompt width':>12} {'other CPU':>9}"
     )
     print(header)
@@ -435,7 +437,7 @@ def print_tables(summaries: dict[str, dict], precision: str = DEFAULT_PRECISION)
             for key in ("generate_s", "score_s", "rollout_forward_s", "update_s")
         ]
         print(
-            f"{LABELS[name]:<26} {cells[0]:>14} {cells[1]:>13} {cells[2]:>13} {cells[3]:>14}"
+            f"{LABELS[name]:<{LABEL_WIDTH}} {cells[0]:>14} {cells[1]:>13} {cells[2]:>13} {cells[3]:>14}"
             f" {s['mean_completion_length']:>8.1f} {s['decoding_steps']:>12.1f} {s['prompt_width']:>12.1f}"
             f" {s['other_cpu_share']:>9.0%}"
         )
@@ -453,7 +455,7 @@ def print_tables(summaries: dict[str, dict], precision: str = DEFAULT_PRECISION)
     )
     for name, s in summaries.items():
         print(
-            f"  {LABELS[name]:<26} {s['completions']} ({s['prompts']}), {s['torch_threads']} threads, "
+            f"  {LABELS[name]:<{LABEL_WIDTH}} {s['completions']} ({s['prompts']}), {s['torch_threads']} threads, "
             f"{s['steady_rollouts']}/{s['all_steady_rollouts']} steady rollouts ({s['all_steady_s']:.2f} s), "
             f"{s['warmups']} warm-ups, "
             f"build {s['build_s']:.1f} s, RSS after imports {s['rss_after_imports_mb'] / 1000:.2f} GB"
@@ -562,7 +564,7 @@ def main(argv=None) -> None:
         summary["update_flop_per_s"] = update_flop_rate(summary, args.ppo_epochs)
         if not math.isnan(summary["update_flop_per_s"]):
             print(
-                f"  {LABELS[trainer]:<26} ~{summary['update_flop_per_s'] / 1e9:.0f} GFLOP/s "
+                f"  {LABELS[trainer]:<{LABEL_WIDTH}} ~{summary['update_flop_per_s'] / 1e9:.0f} GFLOP/s "
                 f"({summary['update_flop_per_s'] / machine_flops:.0%}) of the work it needs (see update_flop_rate)"
             )
     if args.json:
